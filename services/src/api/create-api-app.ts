@@ -1,0 +1,79 @@
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Registry } from 'prom-client';
+import { z } from 'zod';
+import type { TollgateConfig } from '../config/config.js';
+import type { CounterStore } from '../counters/counter-store.js';
+import { healthRoutes } from '../health/health-routes.js';
+import { accessLog } from '../http/access-log.js';
+import { errorHandler } from '../http/error-handler.js';
+import { jsonBody } from '../http/json-body.js';
+import { createMetricsRegistry, httpMetrics, metricsRoute } from '../http/metrics.js';
+import { buildOpenApiDocument } from '../http/openapi.js';
+import { requestId } from '../http/request-id.js';
+import { defineRoute, mountRoutes, type Route } from '../http/route.js';
+import type { Logger } from '../logging/logger.js';
+import type { Database } from '../storage/database.js';
+import { tollgateVersion } from '../version.js';
+
+export interface ApiAppOptions {
+  config: Pick<TollgateConfig, 'bodyLimitBytes' | 'trustProxy' | 'metricsToken'>;
+  database: Database;
+  counters: CounterStore;
+  logger: Logger;
+  /** Defaults to a new registry with the process metrics. */
+  registry?: Registry;
+}
+
+export interface ApiApp {
+  app: Koa;
+  routes: readonly Route[];
+  registry: Registry;
+}
+
+/**
+ * The control-plane HTTP API. Every answer carries X-Request-Id; every failure is the JSON error
+ * shape; every route is described by zod schemas that also produce /v1/openapi.json.
+ */
+export function createApiApp(options: ApiAppOptions): ApiApp {
+  const registry = options.registry ?? createMetricsRegistry();
+  const logger = options.logger.child({ component: 'api' });
+  const routes: Route[] = [...healthRoutes(options), metricsRoute({ registry, token: options.config.metricsToken })];
+  let openApiDocument: Record<string, unknown> | undefined;
+  routes.push(
+    defineRoute({
+      method: 'get',
+      path: '/v1/openapi.json',
+      operationId: 'getOpenApiDocument',
+      summary: 'This API described in OpenAPI 3.1',
+      tags: ['meta'],
+      responses: { 200: { description: 'The OpenAPI document', schema: z.record(z.string(), z.unknown()) } },
+      handler: (ctx) => {
+        openApiDocument ??= buildOpenApiDocument(routes, {
+          title: 'Tollgate control-plane API',
+          version: tollgateVersion,
+          description:
+            'Manage APIs, keys, plans, usage and billing. Every error answers {"error":{"code","message","request_id"}}.',
+        });
+        ctx.body = openApiDocument;
+      },
+    }),
+  );
+
+  const app = new Koa({ proxy: options.config.trustProxy });
+  // Errors are answered and logged by errorHandler; Koa's own stderr printing would duplicate them.
+  app.silent = true;
+  app.on('error', (error: Error) => logger.error({ err: error }, 'error outside a request handler'));
+
+  const router = new Router();
+  mountRoutes(router, routes);
+  app
+    .use(requestId())
+    .use(accessLog({ logger }))
+    .use(httpMetrics({ registry, component: 'api' }))
+    .use(errorHandler({ logger }))
+    .use(jsonBody({ limitBytes: options.config.bodyLimitBytes }))
+    .use(router.routes())
+    .use(router.allowedMethods({ throw: true }));
+  return { app, routes, registry };
+}

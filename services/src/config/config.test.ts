@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { TollgateError } from '../errors/tollgate-error.js';
+import { isEmbedded, loadConfig } from './config.js';
+
+function configError(env: Record<string, string>): TollgateError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof TollgateError) return error;
+    throw error;
+  }
+  throw new Error('expected loadConfig to fail');
+}
+
+describe('loadConfig', () => {
+  it('defaults to the embedded drivers on local ports', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      host: '127.0.0.1',
+      apiPort: 4000,
+      gatewayPort: 8080,
+      database: { driver: 'pglite', dataDir: '.tollgate/data' },
+      counters: { driver: 'memory' },
+      bodyLimitBytes: 1024 * 1024,
+      shutdownTimeoutMs: 10_000,
+      trustProxy: false,
+    });
+    expect(isEmbedded(config)).toBe(true);
+  });
+
+  it('uses the servers named by DATABASE_URL and REDIS_URL', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/tollgate', REDIS_URL: 'redis://cache:6379/0' });
+    expect(config.database).toEqual({ driver: 'postgres', url: 'postgres://u:p@db:5432/tollgate' });
+    expect(config.counters).toEqual({ driver: 'redis', url: 'redis://cache:6379/0' });
+    expect(isEmbedded(config)).toBe(false);
+  });
+
+  it('parses a Redis Cluster node list, including IPv6 hosts', () => {
+    const config = loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-b:7001,[::1]:7002' });
+    expect(config.counters).toEqual({
+      driver: 'redis-cluster',
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: 'redis-b', port: 7001 },
+        { host: '::1', port: 7002 },
+      ],
+    });
+  });
+
+  it('reads sizes and durations with units', () => {
+    const config = loadConfig({ TOLLGATE_BODY_LIMIT: '512kb', TOLLGATE_SHUTDOWN_TIMEOUT: '3s' });
+    expect(config.bodyLimitBytes).toBe(512 * 1024);
+    expect(config.shutdownTimeoutMs).toBe(3000);
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ DATABASE_URL: '', TOLLGATE_API_PORT: ' ' }).apiPort).toBe(4000);
+  });
+
+  it.each([
+    [{ TOLLGATE_API_PORT: 'abc' }, 'TOLLGATE_API_PORT must be a port number from 0 to 65535 (got "abc")'],
+    [{ TOLLGATE_GATEWAY_PORT: '70000' }, 'TOLLGATE_GATEWAY_PORT must be a port number from 0 to 65535 (got "70000")'],
+    [
+      { TOLLGATE_LOG_LEVEL: 'loud' },
+      'TOLLGATE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
+    ],
+    [{ TOLLGATE_BODY_LIMIT: '1gb' }, 'TOLLGATE_BODY_LIMIT must be a size from 1 byte to 64mb'],
+    [{ TOLLGATE_TRUST_PROXY: 'maybe' }, 'TOLLGATE_TRUST_PROXY must be true or false (got "maybe")'],
+    [{ REDIS_CLUSTER_NODES: 'a:1,b' }, 'REDIS_CLUSTER_NODES must be a comma-separated list of host:port'],
+    [
+      { REDIS_URL: 'redis://a:6379', REDIS_CLUSTER_NODES: 'a:1' },
+      'REDIS_CLUSTER_NODES must not be set together with REDIS_URL',
+    ],
+  ])('rejects %j naming the variable', (env, message) => {
+    const error = configError(env);
+    expect(error.code).toBe('config_invalid');
+    expect(error.message).toContain(message);
+    expect(error.message).not.toContain('\n');
+  });
+
+  it('names a malformed DATABASE_URL without echoing it (it may hold a password)', () => {
+    const error = configError({ DATABASE_URL: 'mysql://admin:hunter2@db/x' });
+    expect(error.message).toBe('DATABASE_URL must be a PostgreSQL URL (postgres:// or postgresql://host:port/...)');
+    expect(error.message).not.toContain('hunter2');
+    expect(error.details).toEqual({ variable: 'DATABASE_URL' });
+    expect(configError({ DATABASE_URL: 'not a url' }).message).toMatch(/^DATABASE_URL must be/);
+  });
+});

@@ -1,0 +1,43 @@
+/**
+ * The registry of stable error codes. A code is part of the public contract: clients branch on it,
+ * docs link to it, and it never changes meaning once released. The HTTP status is derived from the
+ * code here and nowhere else.
+ */
+export const errorStatus = {
+  validation_failed: 400,
+  invalid_json: 400,
+  unauthorized: 401,
+  key_revoked: 401,
+  payment_required: 402,
+  forbidden: 403,
+  not_found: 404,
+  route_not_found: 404,
+  method_not_allowed: 405,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  quota_exhausted: 429,
+  internal_error: 500,
+  upstream_unavailable: 502,
+  not_ready: 503,
+  limiter_unavailable: 503,
+  database_unreachable: 503,
+  upstream_timeout: 504,
+  // Start-up and operator errors: never sent over HTTP, but they share the registry so the CLI and
+  // the logs use the same vocabulary.
+  config_invalid: 500,
+  data_dir_locked: 500,
+  migration_failed: 500,
+  migration_modified: 500,
+  schema_ahead: 500,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+export function httpStatusFor(code: ErrorCode): number {
+  return errorStatus[code];
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(errorStatus, value);
+}

@@ -1,0 +1,64 @@
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface RunningServer {
+  server: Server;
+  /** The URL clients reach it on, with the port actually bound (useful with port 0). */
+  url: string;
+  port: number;
+  /**
+   * Stops accepting connections, lets in-flight requests finish, closes keep-alive connections as
+   * they go idle, and after `timeoutMs` cuts whatever is left. Resolves when every connection is closed.
+   */
+  close(timeoutMs: number): Promise<void>;
+}
+
+function urlHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+export async function listen(
+  handler: RequestListener,
+  options: { host: string; port: number },
+): Promise<RunningServer> {
+  const active = new Set<ServerResponse>();
+  let draining = false;
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    active.add(res);
+    res.on('close', () => active.delete(res));
+    // While draining, tell keep-alive clients to go away after this response.
+    if (draining) res.setHeader('Connection', 'close');
+    handler(req, res);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    port,
+    url: `http://${urlHost(options.host)}:${port}`,
+    close(timeoutMs) {
+      closing ??= new Promise<void>((resolve) => {
+        draining = true;
+        for (const res of active) if (!res.headersSent) res.setHeader('Connection', 'close');
+        const sweeper = setInterval(() => server.closeIdleConnections(), 50);
+        const deadline = setTimeout(() => server.closeAllConnections(), timeoutMs);
+        server.close(() => {
+          clearInterval(sweeper);
+          clearTimeout(deadline);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
+}

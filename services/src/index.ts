@@ -1,0 +1,31 @@
+export { type ApiApp, type ApiAppOptions, createApiApp } from './api/create-api-app.js';
+export {
+  type CounterConfig,
+  type DatabaseConfig,
+  type Env,
+  isEmbedded,
+  type LogLevel,
+  loadConfig,
+  type TollgateConfig,
+} from './config/config.js';
+export type { CounterDriver, CounterStore } from './counters/counter-store.js';
+export { createMemoryCounterStore } from './counters/memory-counter-store.js';
+export { openCounterStore } from './counters/open-counter-store.js';
+export { type ErrorCode, httpStatusFor, isErrorCode } from './errors/error-codes.js';
+export { isTollgateError, TollgateError, type TollgateErrorOptions } from './errors/tollgate-error.js';
+export { checkReadiness, describeNotReady, type Readiness } from './health/readiness.js';
+export { accessLog } from './http/access-log.js';
+export { type ErrorBody, errorBody } from './http/error-body.js';
+export { errorHandler } from './http/error-handler.js';
+export { listen, type RunningServer } from './http/http-server.js';
+export { createMetricsRegistry, httpMetrics } from './http/metrics.js';
+export { newRequestId, requestId } from './http/request-id.js';
+export { defineRoute, type Route } from './http/route.js';
+export { type Job, type JobRunner, startJobRunner } from './jobs/job-runner.js';
+export { countLiveWorkers, workerHeartbeatJob } from './jobs/worker-heartbeat.js';
+export { createLogger, type Logger, redactUrl } from './logging/logger.js';
+export type { Database, DatabaseDriver, Queryable, QueryResult } from './storage/database.js';
+export { loadMigrations, type Migration, type MigrationReport, runMigrations } from './storage/migrate.js';
+export { type Backends, openBackends } from './storage/open-backends.js';
+export { openDatabase } from './storage/open-database.js';
+export { tollgateVersion } from './version.js';

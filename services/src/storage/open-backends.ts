@@ -1,0 +1,37 @@
+import type { TollgateConfig } from '../config/config.js';
+import type { CounterStore } from '../counters/counter-store.js';
+import { openCounterStore } from '../counters/open-counter-store.js';
+import type { Logger } from '../logging/logger.js';
+import type { Database } from './database.js';
+import { type MigrationReport, runMigrations } from './migrate.js';
+import { openDatabase } from './open-database.js';
+
+export interface Backends {
+  database: Database;
+  counters: CounterStore;
+  migrations: MigrationReport;
+  close(): Promise<void>;
+}
+
+/** Opens the database, brings its schema up to date, and opens the counter store. */
+export async function openBackends(config: TollgateConfig, options: { logger: Logger }): Promise<Backends> {
+  const database = await openDatabase(config.database, options);
+  let counters: CounterStore | undefined;
+  try {
+    const migrations = await runMigrations(database, options);
+    counters = await openCounterStore(config.counters, options);
+    const opened = counters;
+    return {
+      database,
+      counters: opened,
+      migrations,
+      async close() {
+        await Promise.allSettled([opened.close(), database.close()]);
+      },
+    };
+  } catch (error) {
+    await counters?.close().catch(() => undefined);
+    await database.close().catch(() => undefined);
+    throw error;
+  }
+}
