@@ -27,6 +27,7 @@ export const errorStatus = {
   // the logs use the same vocabulary.
   config_invalid: 500,
   data_dir_locked: 500,
+  listen_failed: 500,
   migration_failed: 500,
   migration_modified: 500,
   schema_ahead: 500,

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { TollgateError } from '../errors/tollgate-error.js';
 
 export interface RunningServer {
   server: Server;
@@ -19,10 +20,14 @@ function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-export async function listen(
-  handler: RequestListener,
-  options: { host: string; port: number },
-): Promise<RunningServer> {
+export interface ListenOptions {
+  host: string;
+  port: number;
+  /** The setting that chose the port, named in the error when it is taken. */
+  portSetting?: string;
+}
+
+export async function listen(handler: RequestListener, options: ListenOptions): Promise<RunningServer> {
   const active = new Set<ServerResponse>();
   let draining = false;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -33,9 +38,24 @@ export async function listen(
     handler(req, res);
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EADDRINUSE' && error.code !== 'EACCES' && error.code !== 'EADDRNOTAVAIL')
+        return reject(error);
+      const problem =
+        error.code === 'EADDRINUSE'
+          ? 'is already in use'
+          : error.code === 'EACCES'
+            ? 'needs privileges'
+            : 'is not an address of this machine';
+      reject(
+        new TollgateError('listen_failed', `cannot listen on ${options.host}:${options.port}: it ${problem}`, {
+          hint: `stop whatever holds it, or choose another port${options.portSetting ? ` with ${options.portSetting}` : ''} (0 picks a free one)`,
+          cause: error,
+        }),
+      );
+    });
     server.listen(options.port, options.host, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve();
     });
   });

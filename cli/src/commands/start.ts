@@ -1,0 +1,161 @@
+import { Flags } from '@oclif/core';
+import { TollgateCommand } from '../base-command.js';
+import { CliError, exitCodes } from '../cli-error.js';
+import { type Component, components } from '../runtime/components.js';
+
+/** Flags of `start` and the variable each one sets; the flag wins over the variable. */
+const settingFlags = {
+  host: 'TOLLGATE_HOST',
+  'api-port': 'TOLLGATE_API_PORT',
+  'gateway-port': 'TOLLGATE_GATEWAY_PORT',
+  'data-dir': 'TOLLGATE_DATA_DIR',
+  'log-level': 'TOLLGATE_LOG_LEVEL',
+} as const;
+
+export default class Start extends TollgateCommand<typeof Start> {
+  static override summary = 'Run Tollgate: the control-plane API, the gateway and the background worker.';
+
+  static override description =
+    `Runs everything in this one process. With no DATABASE_URL and no REDIS_URL it uses the embedded default: PGlite (real PostgreSQL compiled to WebAssembly) under .tollgate/data and in-process counters, with no servers to install. With DATABASE_URL (PostgreSQL) and REDIS_URL or REDIS_CLUSTER_NODES it uses those servers.
+
+Database migrations are applied before anything listens. Ctrl-C (SIGINT) or SIGTERM stops accepting connections, lets in-flight requests finish (up to TOLLGATE_SHUTDOWN_TIMEOUT), then closes every connection; a second Ctrl-C stops at once.
+
+Every setting is also an environment variable; docs/configuration.md lists them all.`;
+
+  static override examples = [
+    { description: 'Start on the embedded default', command: '<%= config.bin %> <%= command.id %>' },
+    {
+      description: 'Use PostgreSQL and Redis',
+      command:
+        'DATABASE_URL=postgres://localhost:5432/tollgate REDIS_URL=redis://localhost:6379 <%= config.bin %> <%= command.id %>',
+    },
+    {
+      description: 'Run only the gateway (one service per process)',
+      command: '<%= config.bin %> <%= command.id %> --only gateway',
+    },
+    {
+      description: 'Pick free ports and print them as JSON',
+      command: '<%= config.bin %> <%= command.id %> --api-port 0 --gateway-port 0 --json',
+    },
+  ];
+
+  static override flags = {
+    host: Flags.string({ description: 'Interface to listen on [env: TOLLGATE_HOST] [default: 127.0.0.1]' }),
+    'api-port': Flags.string({
+      description: 'Port of the control-plane API; 0 picks a free one [env: TOLLGATE_API_PORT] [default: 4000]',
+    }),
+    'gateway-port': Flags.string({
+      description: 'Port of the gateway; 0 picks a free one [env: TOLLGATE_GATEWAY_PORT] [default: 8080]',
+    }),
+    'data-dir': Flags.string({
+      description:
+        'Folder of the embedded database, used when DATABASE_URL is unset [env: TOLLGATE_DATA_DIR] [default: .tollgate/data]',
+    }),
+    'log-level': Flags.string({
+      description:
+        'fatal, error, warn, info, debug, trace or silent; logs go to stderr [env: TOLLGATE_LOG_LEVEL] [default: info]',
+    }),
+    only: Flags.string({
+      description: 'Run only these parts, comma-separated [default: api,gateway,worker]',
+      options: [...components],
+      multiple: true,
+      delimiter: ',',
+      env: 'TOLLGATE_ONLY',
+    }),
+  };
+
+  async run(): Promise<void> {
+    const env: Record<string, string | undefined> = { ...process.env };
+    const fromFlag = new Map<string, string>();
+    for (const [flag, variable] of Object.entries(settingFlags)) {
+      const value = this.flags[flag as keyof typeof settingFlags];
+      if (value !== undefined) {
+        env[variable] = value;
+        fromFlag.set(variable, `--${flag}`);
+      }
+    }
+
+    // Imported here, not at the top: the services pull in PGlite, pg, Koa and more, which `--help`
+    // and `--version` must not pay for.
+    const { createLogger, isEmbedded, loadConfig, TollgateError, tollgateVersion } = await import('@tollgate/services');
+    const { startTollgate } = await import('../runtime/start-tollgate.js');
+
+    let config: ReturnType<typeof loadConfig>;
+    try {
+      config = loadConfig(env);
+    } catch (error) {
+      if (!(error instanceof TollgateError)) throw error;
+      const variable = String(error.details?.variable ?? '');
+      const flag = fromFlag.get(variable);
+      const message = flag ? error.message.replace(variable, flag) : error.message;
+      throw new CliError(error.code, message, { hint: error.hint, exitCode: exitCodes.usage });
+    }
+
+    const logger = createLogger({ level: config.logLevel });
+    const showSpinner = !this.jsonMode && process.stderr.isTTY === true;
+    const { ux } = await import('@oclif/core');
+    if (showSpinner) ux.action.start('Starting Tollgate', undefined, { stdout: false });
+    let running: Awaited<ReturnType<typeof startTollgate>>;
+    try {
+      running = await startTollgate({ config, logger, only: this.flags.only as Component[] | undefined });
+    } catch (error) {
+      if (showSpinner) ux.action.stop('failed');
+      throw error;
+    }
+    if (showSpinner) ux.action.stop('ready');
+
+    const { database, counters, migrations } = running.backends;
+    const embedded = isEmbedded(config);
+    if (this.jsonMode) {
+      this.outJson({
+        status: 'running',
+        version: tollgateVersion,
+        pid: process.pid,
+        embedded,
+        database: { driver: database.driver, location: database.location },
+        counters: { driver: counters.driver, location: counters.location },
+        api_url: running.apiUrl ?? null,
+        gateway_url: running.gatewayUrl ?? null,
+        worker: running.workerRunning,
+        migrations: { applied: migrations.applied, already_applied: migrations.alreadyApplied },
+      });
+    } else {
+      const backends = embedded
+        ? `the embedded default: PGlite in ${database.location} and in-process counters (no servers needed)`
+        : `${database.driver === 'postgres' ? 'PostgreSQL' : 'PGlite'} at ${database.location} and ${counters.driver === 'memory' ? 'in-process counters' : `Redis at ${counters.location}`}`;
+      this.out(`Tollgate ${tollgateVersion} is running on ${backends}.`);
+      if (running.apiUrl) this.out(`  API      ${this.style('bold', running.apiUrl)}`);
+      if (running.gatewayUrl) this.out(`  Gateway  ${this.style('bold', running.gatewayUrl)}`);
+      if (running.workerRunning) this.out('  Worker   running');
+      this.out(
+        migrations.applied.length > 0
+          ? `Applied ${migrations.applied.length} database migration(s): ${migrations.applied.join(', ')}.`
+          : `Database schema up to date (${migrations.alreadyApplied} migrations).`,
+      );
+      this.note(this.style('dim', 'Press Ctrl-C to stop.', 'stderr'));
+    }
+
+    await new Promise<void>((resolve) => {
+      let stopping = false;
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (stopping) {
+          this.note(`Second ${signal}: stopping now without draining.`);
+          process.exit(130);
+        }
+        stopping = true;
+        this.note(`${signal} received: draining in-flight requests (up to ${config.shutdownTimeoutMs} ms)…`);
+        const started = performance.now();
+        running
+          .stop()
+          .catch((error: unknown) => logger.error({ err: error }, 'error while stopping'))
+          .finally(() => {
+            this.note(`Stopped in ${Math.round(performance.now() - started)} ms.`);
+            logger.flush();
+            resolve();
+          });
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    });
+  }
+}

@@ -1,0 +1,86 @@
+import { createGatewayApp } from '@tollgate/gateway';
+import {
+  type Backends,
+  createApiApp,
+  type JobRunner,
+  type Logger,
+  listen,
+  openBackends,
+  type RunningServer,
+  startJobRunner,
+  type TollgateConfig,
+  workerHeartbeatJob,
+} from '@tollgate/services';
+
+import { type Component, components } from './components.js';
+
+export type { Component } from './components.js';
+
+export interface StartOptions {
+  config: TollgateConfig;
+  logger: Logger;
+  /** Which parts run in this process; all three by default. */
+  only?: readonly Component[];
+}
+
+export interface RunningTollgate {
+  backends: Backends;
+  apiUrl: string | undefined;
+  gatewayUrl: string | undefined;
+  workerRunning: boolean;
+  /** Drains in-flight requests (up to the shutdown timeout), stops jobs, closes connections. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs the control-plane API, the gateway and the background-job loop in this process (or the ones
+ * named in `only`), on the configured backends. Migrations are applied before anything listens.
+ */
+export async function startTollgate(options: StartOptions): Promise<RunningTollgate> {
+  const { config, logger } = options;
+  const only = new Set<Component>(options.only ?? components);
+  const backends = await openBackends(config, { logger });
+  const servers: RunningServer[] = [];
+  let jobs: JobRunner | undefined;
+  let apiUrl: string | undefined;
+  let gatewayUrl: string | undefined;
+
+  const stop = async () => {
+    await Promise.allSettled(servers.map((server) => server.close(config.shutdownTimeoutMs)));
+    await jobs?.stop();
+    await backends.close();
+  };
+
+  try {
+    if (only.has('api')) {
+      const { app } = createApiApp({ config, database: backends.database, counters: backends.counters, logger });
+      const server = await listen(app.callback(), {
+        host: config.host,
+        port: config.apiPort,
+        portSetting: 'TOLLGATE_API_PORT',
+      });
+      servers.push(server);
+      apiUrl = server.url;
+    }
+    if (only.has('gateway')) {
+      const { app } = createGatewayApp({ logger, trustProxy: config.trustProxy });
+      const server = await listen(app.callback(), {
+        host: config.host,
+        port: config.gatewayPort,
+        portSetting: 'TOLLGATE_GATEWAY_PORT',
+      });
+      servers.push(server);
+      gatewayUrl = server.url;
+    }
+    if (only.has('worker')) {
+      jobs = startJobRunner({
+        jobs: [workerHeartbeatJob(backends.database)],
+        logger: logger.child({ component: 'worker' }),
+      });
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { backends, apiUrl, gatewayUrl, workerRunning: jobs !== undefined, stop };
+}

@@ -1,0 +1,1 @@
+export { createGatewayApp, type GatewayAppOptions, reservedGatewayPaths } from './create-gateway-app.js';
