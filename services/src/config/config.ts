@@ -145,9 +145,9 @@ export function loadConfig(env: Env): TollgateConfig {
     const variable = String(issue?.path[0] ?? 'configuration');
     const received = input[variable];
     const shown = received === undefined || secretVariables.has(variable) ? '' : ` (got ${JSON.stringify(received)})`;
+    // No hint: the message already says what is expected, and start-up errors stay on one line.
     throw new TollgateError('config_invalid', `${variable} ${issue?.message ?? 'is invalid'}${shown}`, {
       details: { variable },
-      hint: 'fix the variable and start again; docs/configuration.md lists every setting',
     });
   }
   const env_ = parsed.data;
