@@ -35,6 +35,8 @@ export default async function setup(): Promise<void> {
     ...(databaseUrl ? [] : ['two processes migrating one PostgreSQL server', 'a missing PostgreSQL database']),
     ...(redisUrl ? [] : ['Redis outage and recovery']),
   ];
-  console.log(`Test backends: database=${database}, counters=${counters}`);
-  if (skipped.length > 0) console.log(`Skipped on these backends (they need the servers): ${skipped.join('; ')}`);
+  process.stdout.write(`Test backends: database=${database}, counters=${counters}\n`);
+  if (skipped.length > 0) {
+    process.stdout.write(`Skipped on these backends, as they need the servers: ${skipped.join('; ')}\n`);
+  }
 }
