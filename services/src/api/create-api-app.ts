@@ -74,6 +74,6 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
     .use(errorHandler({ logger }))
     .use(jsonBody({ limitBytes: options.config.bodyLimitBytes }))
     .use(router.routes())
-    .use(router.allowedMethods({ throw: true }));
+    .use(router.allowedMethods());
   return { app, routes, registry };
 }

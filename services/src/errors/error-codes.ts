@@ -18,6 +18,7 @@ export const errorStatus = {
   rate_limited: 429,
   quota_exhausted: 429,
   internal_error: 500,
+  not_implemented: 501,
   upstream_unavailable: 502,
   not_ready: 503,
   limiter_unavailable: 503,

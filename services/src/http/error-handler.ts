@@ -11,6 +11,7 @@ const codeForStatus: Record<number, { code: ErrorCode; message: string }> = {
   405: { code: 'method_not_allowed', message: 'this method is not allowed on this resource' },
   413: { code: 'payload_too_large', message: 'the request body is too large' },
   415: { code: 'unsupported_media_type', message: 'unsupported content type' },
+  501: { code: 'not_implemented', message: 'this method is not supported' },
 };
 
 interface HttpErrorLike {
@@ -29,9 +30,15 @@ export function errorHandler(options: { logger: Logger; notFound?: { code: Error
   return async (ctx, next) => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        ctx.status = 404;
-        ctx.body = errorBody(notFound.code, notFound.message, ctx.state.requestId);
+      // A status set without a body (no route matched; the router's 405/501, which also sets Allow).
+      if (ctx.status >= 400 && (ctx.body === undefined || ctx.body === null)) {
+        const status = ctx.status;
+        const known = status === 404 ? notFound : codeForStatus[status];
+        if (known) {
+          // Koa's 404 is implicit and a body would turn it into 200: make it explicit first.
+          ctx.status = status;
+          ctx.body = errorBody(known.code, known.message, ctx.state.requestId);
+        }
       }
     } catch (error) {
       const requestId = ctx.state.requestId;
