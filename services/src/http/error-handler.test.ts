@@ -83,7 +83,7 @@ describe('routes with a zod body', () => {
   async function serveRoute() {
     const router = new Router();
     mountRoutes(router, [route as never]);
-    return serve(router.routes());
+    return serve(router.routes() as unknown as Koa.Middleware);
   }
 
   it('passes a valid body to the handler, typed', async () => {
@@ -105,7 +105,9 @@ describe('routes with a zod body', () => {
       body: JSON.stringify({ name: 'widget', count: -1 }),
     });
     expect(response.status).toBe(400);
-    const body = await response.json();
+    const body = (await response.json()) as {
+      error: { code: string; message: string; details: { issues: { path: string }[] } };
+    };
     expect(body.error.code).toBe('validation_failed');
     expect(body.error.message).toMatch(/^count: /);
     expect(body.error.details.issues[0].path).toBe('count');
@@ -119,6 +121,6 @@ describe('routes with a zod body', () => {
       body: 'name=widget',
     });
     expect(response.status).toBe(415);
-    expect((await response.json()).error.code).toBe('unsupported_media_type');
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('unsupported_media_type');
   });
 });
