@@ -92,6 +92,24 @@ Every setting is also an environment variable; docs/configuration.md lists them 
     }
 
     const logger = createLogger({ level: config.logLevel });
+
+    // Listen for signals before starting anything: a signal during start-up (waiting for PostgreSQL,
+    // or as PID 1 in a container, where unhandled signals are ignored) stops Tollgate as soon as it
+    // is up, and a second one stops it at once.
+    let stopSignal: NodeJS.Signals | undefined;
+    let onStopRequested: (() => void) | undefined;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopSignal) {
+        this.note(`Second ${signal}: stopping now without draining.`);
+        process.exit(130);
+      }
+      stopSignal = signal;
+      if (onStopRequested) onStopRequested();
+      else this.note(`${signal} received during start-up: stopping as soon as start-up ends (again to stop at once).`);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+
     const showSpinner = !this.jsonMode && process.stderr.isTTY === true;
     const { ux } = await import('@oclif/core');
     if (showSpinner) ux.action.start('Starting Tollgate', undefined, { stdout: false });
@@ -136,14 +154,8 @@ Every setting is also an environment variable; docs/configuration.md lists them 
     }
 
     await new Promise<void>((resolve) => {
-      let stopping = false;
-      const onSignal = (signal: NodeJS.Signals) => {
-        if (stopping) {
-          this.note(`Second ${signal}: stopping now without draining.`);
-          process.exit(130);
-        }
-        stopping = true;
-        this.note(`${signal} received: draining in-flight requests (up to ${config.shutdownTimeoutMs} ms)…`);
+      onStopRequested = () => {
+        this.note(`${stopSignal} received: draining in-flight requests (up to ${config.shutdownTimeoutMs} ms)…`);
         const started = performance.now();
         running
           .stop()
@@ -154,8 +166,7 @@ Every setting is also an environment variable; docs/configuration.md lists them 
             resolve();
           });
       };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      if (stopSignal) onStopRequested();
     });
   }
 }
