@@ -1,5 +1,5 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TollgateError } from '../src/errors/tollgate-error.js';
@@ -255,8 +255,14 @@ describe('PGlite data folder', () => {
       await writeFile(join(dataDir, 'tollgate.pid'), String(process.pid));
       await first.close();
     }
-    // A lock left by a process that is gone is taken over.
-    await writeFile(join(dataDir, 'tollgate.pid'), '999999999');
+    // A lock held on another host (another container sharing the volume) is respected.
+    await writeFile(join(dataDir, 'tollgate.pid'), `${process.pid}@another-container`);
+    const elsewhere = await failure(openDatabase({ driver: 'pglite', dataDir }, { logger: silentLogger() }));
+    expect(elsewhere.code).toBe('data_dir_locked');
+    expect(elsewhere.message).toContain('on another-container');
+    expect(elsewhere.hint).toContain('delete');
+    // A lock left by a process of this host that is gone is taken over.
+    await writeFile(join(dataDir, 'tollgate.pid'), `999999999@${hostname()}`);
     const reopened = await openDatabase({ driver: 'pglite', dataDir }, { logger: silentLogger() });
     await reopened.close();
   });

@@ -2,6 +2,7 @@ import { createGatewayApp } from '@tollgate/gateway';
 import {
   type Backends,
   createApiApp,
+  createMetricsRegistry,
   type JobRunner,
   type Logger,
   listen,
@@ -51,9 +52,17 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
     await backends.close();
   };
 
+  // One registry for the whole process, so the API's /metrics also shows the gateway's traffic.
+  const registry = createMetricsRegistry();
   try {
     if (only.has('api')) {
-      const { app } = createApiApp({ config, database: backends.database, counters: backends.counters, logger });
+      const { app } = createApiApp({
+        config,
+        database: backends.database,
+        counters: backends.counters,
+        logger,
+        registry,
+      });
       const server = await listen(app.callback(), {
         host: config.host,
         port: config.apiPort,
@@ -63,7 +72,7 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
       apiUrl = server.url;
     }
     if (only.has('gateway')) {
-      const { app } = createGatewayApp({ logger, trustProxy: config.trustProxy });
+      const { app } = createGatewayApp({ logger, trustProxy: config.trustProxy, registry });
       const server = await listen(app.callback(), {
         host: config.host,
         port: config.gatewayPort,

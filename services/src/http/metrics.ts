@@ -17,19 +17,29 @@ export function createMetricsRegistry(options: { defaultMetrics?: boolean } = {}
  */
 export function httpMetrics(options: { registry: Registry; component: string }): Middleware {
   const labelNames = ['component', 'method', 'route', 'status'] as const;
-  const requests = new Counter({
-    name: 'tollgate_http_requests_total',
-    help: 'HTTP requests answered',
-    labelNames,
-    registers: [options.registry],
-  });
-  const duration = new Histogram({
-    name: 'tollgate_http_request_duration_seconds',
-    help: 'Time from receiving a request to finishing its response handler',
-    labelNames,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [options.registry],
-  });
+  // The API and the gateway share one registry when they run in one process; the `component`
+  // label tells their series apart, so the second caller reuses the metrics the first registered.
+  const requests =
+    (options.registry.getSingleMetric('tollgate_http_requests_total') as
+      | Counter<(typeof labelNames)[number]>
+      | undefined) ??
+    new Counter({
+      name: 'tollgate_http_requests_total',
+      help: 'HTTP requests answered',
+      labelNames,
+      registers: [options.registry],
+    });
+  const duration =
+    (options.registry.getSingleMetric('tollgate_http_request_duration_seconds') as
+      | Histogram<(typeof labelNames)[number]>
+      | undefined) ??
+    new Histogram({
+      name: 'tollgate_http_request_duration_seconds',
+      help: 'Time from receiving a request to finishing its response handler',
+      labelNames,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [options.registry],
+    });
   return async (ctx, next) => {
     const started = performance.now();
     try {

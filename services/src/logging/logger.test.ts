@@ -45,9 +45,13 @@ describe('createLogger', () => {
 describe('redactUrl', () => {
   it('blanks credential-shaped query values and keeps the rest', () => {
     expect(redactUrl('/v1/x?api_key=abc&page=2&access_token=t')).toBe(
-      '/v1/x?api_key=%5Bredacted%5D&page=2&access_token=%5Bredacted%5D',
+      '/v1/x?api_key=[redacted]&page=2&access_token=[redacted]',
     );
-    expect(redactUrl('/v1/oauth/callback?code=xyz&state=s')).toBe('/v1/oauth/callback?code=%5Bredacted%5D&state=s');
+    expect(redactUrl('/v1/oauth/callback?code=xyz&state=s')).toBe('/v1/oauth/callback?code=[redacted]&state=s');
+    // Encoded names and repeated parameters are caught too.
+    expect(redactUrl('/x?api%5Fkey=a&token=1&token=2')).toBe(
+      '/x?api%5Fkey=[redacted]&token=[redacted]&token=[redacted]',
+    );
   });
 
   it('leaves URLs without secrets untouched', () => {

@@ -49,13 +49,22 @@ const sensitiveQueryParameter = /token|key|secret|password|passwd|signature|code
 export function redactUrl(url: string): string {
   const queryStart = url.indexOf('?');
   if (queryStart === -1) return url;
-  const params = new URLSearchParams(url.slice(queryStart + 1));
   let changed = false;
-  for (const name of new Set(params.keys())) {
-    if (sensitiveQueryParameter.test(name)) {
-      params.set(name, censor);
+  const parts = url
+    .slice(queryStart + 1)
+    .split('&')
+    .map((part) => {
+      const separator = part.indexOf('=');
+      const rawName = separator === -1 ? part : part.slice(0, separator);
+      let name = rawName;
+      try {
+        name = decodeURIComponent(rawName.replace(/\+/g, ' '));
+      } catch {
+        // A malformed escape: judge the raw name.
+      }
+      if (separator === -1 || !sensitiveQueryParameter.test(name)) return part;
       changed = true;
-    }
-  }
-  return changed ? `${url.slice(0, queryStart)}?${params.toString()}` : url;
+      return `${rawName}=${censor}`;
+    });
+  return changed ? `${url.slice(0, queryStart)}?${parts.join('&')}` : url;
 }

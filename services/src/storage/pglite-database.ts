@@ -1,4 +1,5 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PGlite, type Transaction, types } from '@electric-sql/pglite';
 import { TollgateError } from '../errors/tollgate-error.js';
@@ -21,25 +22,37 @@ function processIsAlive(pid: number): boolean {
 }
 
 /**
- * PGlite is a single-process database: two processes opening one folder would corrupt it. A pid file
- * makes the second one stop with a clear error; a file left by a process that died is taken over.
+ * PGlite is a single-process database: two processes opening one folder would corrupt it. A lock
+ * file naming the holder (`pid@host`) makes the second one stop with a clear error. A file left by a
+ * process of this host that is gone is taken over; one from another host (or another container,
+ * whose pids we cannot check) is respected until removed by hand.
  */
 function lockDataDir(dataDir: string): () => void {
   const lockPath = join(dataDir, lockFileName);
+  const me = `${process.pid}@${hostname()}`;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(lockPath, 'wx', 0o600);
-      writeSync(fd, String(process.pid));
+      writeSync(fd, me);
       closeSync(fd);
       return () => rmSync(lockPath, { force: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = Number(readFileSync(lockPath, 'utf8').trim());
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processIsAlive(owner)) {
-        throw new TollgateError('data_dir_locked', `another Tollgate process (pid ${owner}) is using ${dataDir}`, {
-          hint: 'stop that process, or set TOLLGATE_DATA_DIR to another folder',
-          details: { pid: owner, dataDir },
-        });
+      const holder = readFileSync(lockPath, 'utf8').trim();
+      const [pidText = '', host = hostname()] = holder.split('@');
+      const pid = Number(pidText);
+      const sameHost = host === hostname();
+      if (!sameHost || (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processIsAlive(pid))) {
+        throw new TollgateError(
+          'data_dir_locked',
+          `another Tollgate process (pid ${pid}${sameHost ? '' : ` on ${host}`}) is using ${dataDir}`,
+          {
+            hint: sameHost
+              ? 'stop that process, or set TOLLGATE_DATA_DIR to another folder'
+              : `stop that process, or delete ${lockPath} if it is gone; or set TOLLGATE_DATA_DIR to another folder`,
+            details: { pid, host, dataDir },
+          },
+        );
       }
       rmSync(lockPath, { force: true });
     }
