@@ -97,13 +97,18 @@ Every setting is also an environment variable; docs/configuration.md lists them 
     // or as PID 1 in a container, where unhandled signals are ignored) stops Tollgate as soon as it
     // is up, and a second one stops it at once.
     let stopSignal: NodeJS.Signals | undefined;
+    let firstSignalAt = 0;
     let onStopRequested: (() => void) | undefined;
     const onSignal = (signal: NodeJS.Signals) => {
+      // Ctrl-C reaches the whole process group, and `npm start` forwards it as well: a repeat within
+      // a second is the same keypress, not a request to stop at once.
+      if (stopSignal && performance.now() - firstSignalAt < 1_000) return;
       if (stopSignal) {
         this.note(`Second ${signal}: stopping now without draining.`);
         process.exit(130);
       }
       stopSignal = signal;
+      firstSignalAt = performance.now();
       if (onStopRequested) onStopRequested();
       else this.note(`${signal} received during start-up: stopping as soon as start-up ends (again to stop at once).`);
     };
