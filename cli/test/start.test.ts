@@ -11,7 +11,7 @@ import {
   testRedisUrl,
 } from '@tollgate/services/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cliEnv, eventually, runCli, type StartedProcess, spawnStart, stop } from './support/run-cli.js';
+import { cliEnv, closedUrl, eventually, runCli, type StartedProcess, spawnStart, stop } from './support/run-cli.js';
 
 const running: StartedProcess[] = [];
 const cleanups: (() => Promise<void>)[] = [];
@@ -137,6 +137,21 @@ describe(`tollgate start (${expectedDatabaseDriver} + ${expectedCounterDriver})`
     expect(started.stderr()).toMatch(/Stopped in \d+ ms\./);
     await expect(fetch(`${info.api_url}/healthz`)).rejects.toThrow();
     if (expectedDatabaseDriver === 'pglite') expect(existsSync(join(dataDir, 'tollgate.pid'))).toBe(false);
+  });
+
+  it('stops cleanly on SIGTERM while still waiting for PostgreSQL at start-up', async () => {
+    const { env } = await backendEnv();
+    const port = new URL(await closedUrl()).port;
+    const started = start([], { ...env, DATABASE_URL: `postgres://tollgate:pw@127.0.0.1:${port}/tollgate` });
+    await eventually(
+      async () => started.stderr(),
+      (text) => text.includes('PostgreSQL is not answering yet'),
+    );
+    const signalled = performance.now();
+    expect(await stop(started, 'SIGTERM')).toBe(0);
+    expect(performance.now() - signalled).toBeLessThan(5_000);
+    expect(started.stderr()).toContain('SIGTERM received during start-up: stopping.');
+    expect(JSON.parse(started.stdout())).toEqual({ status: 'stopped', signal: 'SIGTERM' });
   });
 
   it('applies no migration twice when started again on the same database', async () => {

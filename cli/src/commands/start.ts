@@ -99,6 +99,7 @@ Every setting is also an environment variable; docs/configuration.md lists them 
     let stopSignal: NodeJS.Signals | undefined;
     let firstSignalAt = 0;
     let onStopRequested: (() => void) | undefined;
+    const startup = new AbortController();
     const onSignal = (signal: NodeJS.Signals) => {
       // Ctrl-C reaches the whole process group, and `npm start` forwards it as well: a repeat within
       // a second is the same keypress, not a request to stop at once.
@@ -110,7 +111,10 @@ Every setting is also an environment variable; docs/configuration.md lists them 
       stopSignal = signal;
       firstSignalAt = performance.now();
       if (onStopRequested) onStopRequested();
-      else this.note(`${signal} received during start-up: stopping as soon as start-up ends (again to stop at once).`);
+      else {
+        this.note(`${signal} received during start-up: stopping.`);
+        startup.abort();
+      }
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
@@ -120,10 +124,30 @@ Every setting is also an environment variable; docs/configuration.md lists them 
     if (showSpinner) ux.action.start('Starting Tollgate', undefined, { stdout: false });
     let running: Awaited<ReturnType<typeof startTollgate>>;
     try {
-      running = await startTollgate({ config, logger, only: this.flags.only as Component[] | undefined });
+      running = await startTollgate({
+        config,
+        logger,
+        only: this.flags.only as Component[] | undefined,
+        signal: startup.signal,
+      });
     } catch (error) {
       if (showSpinner) ux.action.stop('failed');
+      // Stopping on request is a clean exit, not a failure.
+      if (stopSignal && (error as { code?: unknown }).code === 'interrupted') {
+        this.note('Stopped during start-up.');
+        if (this.jsonMode) this.outJson({ status: 'stopped', signal: stopSignal });
+        logger.flush();
+        return;
+      }
       throw error;
+    }
+    if (stopSignal) {
+      // The signal came after the database was up but before the servers were: stop them now.
+      if (showSpinner) ux.action.stop('stopping');
+      await running.stop();
+      this.note('Stopped during start-up.');
+      if (this.jsonMode) this.outJson({ status: 'stopped', signal: stopSignal });
+      return;
     }
     if (showSpinner) ux.action.stop('ready');
 
@@ -171,7 +195,6 @@ Every setting is also an environment variable; docs/configuration.md lists them 
             resolve();
           });
       };
-      if (stopSignal) onStopRequested();
     });
   }
 }

@@ -22,6 +22,8 @@ export interface StartOptions {
   logger: Logger;
   /** Which parts run in this process; all three by default. */
   only?: readonly Component[];
+  /** Aborts a start-up that is still waiting for its database. */
+  signal?: AbortSignal;
 }
 
 export interface RunningTollgate {
@@ -40,7 +42,7 @@ export interface RunningTollgate {
 export async function startTollgate(options: StartOptions): Promise<RunningTollgate> {
   const { config, logger } = options;
   const only = new Set<Component>(options.only ?? components);
-  const backends = await openBackends(config, { logger });
+  const backends = await openBackends(config, { logger, ...(options.signal ? { signal: options.signal } : {}) });
   const servers: RunningServer[] = [];
   let jobs: JobRunner | undefined;
   let apiUrl: string | undefined;

@@ -29,6 +29,7 @@ export const errorStatus = {
   config_invalid: 500,
   data_dir_locked: 500,
   listen_failed: 500,
+  interrupted: 500,
   migration_failed: 500,
   migration_modified: 500,
   schema_ahead: 500,

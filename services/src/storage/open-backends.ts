@@ -14,7 +14,10 @@ export interface Backends {
 }
 
 /** Opens the database, brings its schema up to date, and opens the counter store. */
-export async function openBackends(config: TollgateConfig, options: { logger: Logger }): Promise<Backends> {
+export async function openBackends(
+  config: TollgateConfig,
+  options: { logger: Logger; signal?: AbortSignal },
+): Promise<Backends> {
   const database = await openDatabase(config.database, options);
   let counters: CounterStore | undefined;
   try {

@@ -9,9 +9,21 @@ export interface OpenDatabaseOptions {
   logger: Logger;
   /** How long to keep retrying a PostgreSQL server that does not answer yet (it may be starting). */
   connectTimeoutMs?: number;
+  /** Stops the waiting (e.g. Ctrl-C during start-up) with an `interrupted` error. */
+  signal?: AbortSignal;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
 
 /**
  * Failures worth waiting out: the server is not up yet (network errors, "the database system is
@@ -54,7 +66,10 @@ export async function openDatabase(config: DatabaseConfig, options: OpenDatabase
         );
       }
       options.logger.warn({ attempt, reason }, 'PostgreSQL is not answering yet; retrying');
-      await sleep(Math.min(250 * attempt, 2_000));
+      await sleep(Math.min(250 * attempt, 2_000), options.signal);
+      if (options.signal?.aborted) {
+        throw new TollgateError('interrupted', 'stopped while waiting for PostgreSQL', { cause: error });
+      }
     }
   }
 }
