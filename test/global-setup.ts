@@ -33,7 +33,7 @@ export default async function setup(): Promise<void> {
   const counters = redisUrl ? `redis (${describeUrl(redisUrl)})` : 'memory (embedded; set TEST_REDIS_URL for Redis)';
   const skipped = [
     ...(databaseUrl ? [] : ['two processes migrating one PostgreSQL server', 'a missing PostgreSQL database']),
-    ...(redisUrl ? [] : ['Redis outage and recovery']),
+    ...(redisUrl ? [] : ['Redis outage and recovery', 'Redis Cluster']),
   ];
   process.stdout.write(`Test backends: database=${database}, counters=${counters}\n`);
   if (skipped.length > 0) {
