@@ -73,8 +73,9 @@ EXPOSE 4000 8080
 # No HEALTHCHECK here: the same image runs the API, the gateway or the worker, and each needs
 # a different probe (the worker opens no port at all). docker-compose.yml sets one per service.
 
-# Exec form: node receives SIGTERM directly and drains (up to TOLLGATE_SHUTDOWN_TIMEOUT).
-# Run with an init process (`docker run --init`, `init: true` in Compose): as PID 1 without
-# one, node ignores SIGTERM until start-up has finished and its handler is installed.
+# Exec form: node receives SIGTERM directly and drains (up to TOLLGATE_SHUTDOWN_TIMEOUT); a
+# SIGTERM during start-up (waiting for PostgreSQL) stops it too. An init process
+# (`docker run --init`, `init: true` in Compose) is still recommended: as PID 1, node would
+# ignore a signal that arrives in the fraction of a second before its handler is installed.
 ENTRYPOINT ["node", "cli/bin/run.js"]
 CMD ["start"]
