@@ -1,6 +1,7 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { configVariables } from '@tollgate/services';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliEnv, closedUrl as findClosedUrl, runCli } from './support/run-cli.js';
 
@@ -43,6 +44,15 @@ describe('tollgate', () => {
       'TOLLGATE_API_URL',
     ]) {
       expect(start.stdout).toContain(text);
+    }
+  });
+
+  it('documents every setting in `start --help` and in docs/configuration.md', async () => {
+    const help = (await runCli(['start', '--help'], env())).stdout;
+    const docs = await readFile(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+    for (const variable of [...configVariables, 'TOLLGATE_ONLY']) {
+      expect(help, `start --help lacks ${variable}`).toContain(variable);
+      expect(docs, `docs/configuration.md lacks ${variable}`).toContain(`\`${variable}\``);
     }
   });
 

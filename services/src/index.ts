@@ -1,6 +1,7 @@
 export { type ApiApp, type ApiAppOptions, createApiApp } from './api/create-api-app.js';
 export {
   type CounterConfig,
+  configVariables,
   type DatabaseConfig,
   type Env,
   isEmbedded,

@@ -20,7 +20,20 @@ export default class Start extends TollgateCommand<typeof Start> {
 
 Database migrations are applied before anything listens. Ctrl-C (SIGINT) or SIGTERM stops accepting connections, lets in-flight requests finish (up to TOLLGATE_SHUTDOWN_TIMEOUT), then closes every connection; a second Ctrl-C stops at once.
 
-Every setting is also an environment variable; docs/configuration.md lists them all.`;
+Settings (environment variables; see docs/configuration.md):
+  DATABASE_URL               PostgreSQL URL (unset: embedded PGlite)
+  REDIS_URL                  Redis URL (unset: in-process counters)
+  REDIS_CLUSTER_NODES        host:port,... of a Redis Cluster instead
+  TOLLGATE_HOST              interface to listen on (127.0.0.1)
+  TOLLGATE_API_PORT          control-plane API port (4000; 0: any free)
+  TOLLGATE_GATEWAY_PORT      gateway port (8080; 0: any free)
+  TOLLGATE_DATA_DIR          embedded database folder (.tollgate/data)
+  TOLLGATE_LOG_LEVEL         fatal ... trace, silent (info); to stderr
+  TOLLGATE_BODY_LIMIT        largest API request body (1mb)
+  TOLLGATE_SHUTDOWN_TIMEOUT  longest drain on stop (10s)
+  TOLLGATE_TRUST_PROXY       trust X-Forwarded-* headers (false)
+  TOLLGATE_METRICS_TOKEN     bearer token GET /metrics requires (none)
+  TOLLGATE_ONLY              same as --only`;
 
   static override examples = [
     { description: 'Start on the embedded default', command: '<%= config.bin %> <%= command.id %>' },
