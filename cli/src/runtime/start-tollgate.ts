@@ -1,3 +1,4 @@
+import type { RequestListener } from 'node:http';
 import { createGatewayApp } from '@tollgate/gateway';
 import {
   type Backends,
@@ -54,6 +55,12 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
     await backends.close();
   };
 
+  const serve = async (handler: RequestListener, port: number, portSetting: string): Promise<string> => {
+    const server = await listen(handler, { host: config.host, port, portSetting });
+    servers.push(server);
+    return server.url;
+  };
+
   // One registry for the whole process, so the API's /metrics also shows the gateway's traffic.
   const registry = createMetricsRegistry();
   try {
@@ -65,23 +72,11 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
         logger,
         registry,
       });
-      const server = await listen(app.callback(), {
-        host: config.host,
-        port: config.apiPort,
-        portSetting: 'TOLLGATE_API_PORT',
-      });
-      servers.push(server);
-      apiUrl = server.url;
+      apiUrl = await serve(app.callback(), config.apiPort, 'TOLLGATE_API_PORT');
     }
     if (only.has('gateway')) {
       const { app } = createGatewayApp({ logger, trustProxy: config.trustProxy, registry });
-      const server = await listen(app.callback(), {
-        host: config.host,
-        port: config.gatewayPort,
-        portSetting: 'TOLLGATE_GATEWAY_PORT',
-      });
-      servers.push(server);
-      gatewayUrl = server.url;
+      gatewayUrl = await serve(app.callback(), config.gatewayPort, 'TOLLGATE_GATEWAY_PORT');
     }
     if (only.has('worker')) {
       jobs = startJobRunner({
