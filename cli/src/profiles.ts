@@ -41,7 +41,7 @@ export async function loadProfile(name: string, env: NodeJS.ProcessEnv = process
   try {
     parsed = JSON.parse(text) as typeof parsed;
   } catch (error) {
-    throw new CliError('config_invalid', `${file} is not valid JSON: ${(error as Error).message}`, {
+    throw new CliError('config_file_invalid', `${file} is not valid JSON: ${(error as Error).message}`, {
       hint: 'fix or delete the file',
     });
   }

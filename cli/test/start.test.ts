@@ -86,6 +86,17 @@ describe('tollgate start with bad configuration', () => {
   });
 });
 
+describe('tollgate start --only', () => {
+  it.each([
+    ['--only', 'api,billing'],
+    ['--only', ','],
+  ])('refuses %s %j as a usage error', async (flag, value) => {
+    const result = await runCli(['start', flag, value], cliEnv({ TOLLGATE_DATA_DIR: join(tmpdir(), 'unused') }));
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^usage_error: --only \(TOLLGATE_ONLY\) must list parts among api, gateway, worker/);
+  });
+});
+
 describe(`tollgate start (${expectedDatabaseDriver} + ${expectedCounterDriver})`, () => {
   it('serves the API, the gateway and the worker on the configured backends, and drains on Ctrl-C', async () => {
     const { env, dataDir } = await backendEnv();
@@ -156,8 +167,11 @@ describe(`tollgate start (${expectedDatabaseDriver} + ${expectedCounterDriver})`
 
   it('applies no migration twice when started again on the same database', async () => {
     const { env } = await backendEnv();
-    const first = start(['--only', 'api'], env);
+    // The parts can come from TOLLGATE_ONLY as well as from --only.
+    const first = start([], { ...env, TOLLGATE_ONLY: 'api,worker' });
     const firstInfo = await first.ready;
+    expect(firstInfo).toMatchObject({ gateway_url: null, worker: true });
+    expect(firstInfo.api_url).toMatch(/^http:/);
     expect(await stop(first, 'SIGTERM')).toBe(0);
     const second = start(['--only', 'api'], env);
     const secondInfo = await second.ready;

@@ -12,6 +12,23 @@ const settingFlags = {
   'log-level': 'TOLLGATE_LOG_LEVEL',
 } as const;
 
+function parseOnly(value: string | undefined): Component[] | undefined {
+  if (value === undefined) return undefined;
+  const parts = value
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
+  const unknown = parts.filter((part) => !(components as readonly string[]).includes(part));
+  if (parts.length === 0 || unknown.length > 0) {
+    throw new CliError(
+      'usage_error',
+      `--only (TOLLGATE_ONLY) must list parts among ${components.join(', ')}${unknown.length > 0 ? `; unknown: ${unknown.join(', ')}` : ''}`,
+      { exitCode: exitCodes.usage, hint: 'for example --only api,worker' },
+    );
+  }
+  return [...new Set(parts)] as Component[];
+}
+
 export default class Start extends TollgateCommand<typeof Start> {
   static override summary = 'Run Tollgate: the control-plane API, the gateway and the background worker.';
 
@@ -68,16 +85,16 @@ Settings (environment variables; see docs/configuration.md):
       description:
         'fatal, error, warn, info, debug, trace or silent; logs go to stderr [env: TOLLGATE_LOG_LEVEL] [default: info]',
     }),
+    // A plain string parsed below: oclif's `multiple` flags do not split a comma list read from
+    // the environment.
     only: Flags.string({
-      description: 'Run only these parts, comma-separated [default: api,gateway,worker]',
-      options: [...components],
-      multiple: true,
-      delimiter: ',',
+      description: `Run only these parts, comma-separated: ${components.join(', ')} [default: all three]`,
       env: 'TOLLGATE_ONLY',
     }),
   };
 
   async run(): Promise<void> {
+    const only = parseOnly(this.flags.only);
     const env: Record<string, string | undefined> = { ...process.env };
     const fromFlag = new Map<string, string>();
     for (const [flag, variable] of Object.entries(settingFlags)) {
@@ -140,7 +157,7 @@ Settings (environment variables; see docs/configuration.md):
       running = await startTollgate({
         config,
         logger,
-        only: this.flags.only as Component[] | undefined,
+        only,
         signal: startup.signal,
       });
     } catch (error) {

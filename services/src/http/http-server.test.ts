@@ -44,8 +44,16 @@ describe('listen', () => {
     }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(TollgateError);
     expect((error as TollgateError).code).toBe('listen_failed');
-    expect((error as TollgateError).message).toContain('is already in use');
+    expect((error as TollgateError).message).toContain('the port is already in use');
     expect((error as TollgateError).hint).toContain('TOLLGATE_API_PORT');
+  });
+
+  it('names TOLLGATE_HOST when the host is not of this machine', async () => {
+    const error = await listen((_req, res) => res.end(), { host: 'no-such-host.invalid', port: 0 }).catch(
+      (caught: unknown) => caught,
+    );
+    expect((error as TollgateError).code).toBe('listen_failed');
+    expect((error as TollgateError).hint).toContain('TOLLGATE_HOST');
   });
 
   it('lets in-flight requests finish on close, then refuses new connections', async () => {

@@ -20,6 +20,15 @@ function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
+/** Listen failures a user can fix, and which setting fixes each. */
+const listenProblems: Record<string, { message: string; fix: 'port' | 'host' }> = {
+  EADDRINUSE: { message: 'the port is already in use', fix: 'port' },
+  EACCES: { message: 'the port needs privileges', fix: 'port' },
+  EADDRNOTAVAIL: { message: 'the host is not an address of this machine', fix: 'host' },
+  ENOTFOUND: { message: 'the host name does not resolve', fix: 'host' },
+  EAI_AGAIN: { message: 'the host name could not be resolved', fix: 'host' },
+};
+
 export interface ListenOptions {
   host: string;
   port: number;
@@ -39,17 +48,15 @@ export async function listen(handler: RequestListener, options: ListenOptions): 
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EADDRINUSE' && error.code !== 'EACCES' && error.code !== 'EADDRNOTAVAIL')
-        return reject(error);
-      const problem =
-        error.code === 'EADDRINUSE'
-          ? 'is already in use'
-          : error.code === 'EACCES'
-            ? 'needs privileges'
-            : 'is not an address of this machine';
+      const problem = listenProblems[error.code ?? ''];
+      if (!problem) return reject(error);
+      const hint =
+        problem.fix === 'port'
+          ? `stop whatever holds it, or choose another port${options.portSetting ? ` with ${options.portSetting}` : ''} (0 picks a free one)`
+          : 'set TOLLGATE_HOST to an address of this machine, such as 127.0.0.1 or 0.0.0.0';
       reject(
-        new TollgateError('listen_failed', `cannot listen on ${options.host}:${options.port}: it ${problem}`, {
-          hint: `stop whatever holds it, or choose another port${options.portSetting ? ` with ${options.portSetting}` : ''} (0 picks a free one)`,
+        new TollgateError('listen_failed', `cannot listen on ${options.host}:${options.port}: ${problem.message}`, {
+          hint,
           cause: error,
         }),
       );
