@@ -1,6 +1,7 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { CounterConfig } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
+import { withTimeout } from '../timing/with-timeout.js';
 import type { CounterStore } from './counter-store.js';
 
 /** Increment and, only when the key is new, set its expiry: one atomic round trip. */
@@ -38,14 +39,6 @@ const clientOptions: RedisOptions = {
   connectTimeout: 2_000,
   retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
 };
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 function waitForReady(client: Redis | Cluster, ms: number): Promise<boolean> {
   if (client.status === 'ready') return Promise.resolve(true);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { CounterStore } from '../counters/counter-store.js';
 import { countLiveWorkers } from '../jobs/worker-heartbeat.js';
 import type { Database } from '../storage/database.js';
+import { withTimeout } from '../timing/with-timeout.js';
 import { tollgateVersion } from '../version.js';
 
 const componentCheckSchema = z.object({
@@ -24,21 +25,11 @@ export const readinessSchema = z.object({
 export type Readiness = z.infer<typeof readinessSchema>;
 type ComponentCheck = z.infer<typeof componentCheckSchema>;
 
-function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 async function check(driver: string, probe: () => Promise<void>, timeoutMs: number): Promise<ComponentCheck> {
   const started = performance.now();
   const latency = () => Math.round((performance.now() - started) * 10) / 10;
   try {
-    await withTimeout(probe(), timeoutMs);
+    await withTimeout(probe(), timeoutMs, `${driver} check`);
     return { status: 'up', driver, latency_ms: latency() };
   } catch (error) {
     return { status: 'down', driver, latency_ms: latency(), error: (error as Error).message || String(error) };
