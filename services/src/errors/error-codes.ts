@@ -33,6 +33,14 @@ export const errorStatus = {
   migration_failed: 500,
   migration_modified: 500,
   schema_ahead: 500,
+  // Secrets at rest (services/src/secrets/master-keyring.ts): a stored secret could not be decrypted.
+  // An operator problem (wrong or missing master key, damaged row), never the caller's fault.
+  secret_key_unknown: 500,
+  secret_corrupt: 500,
+
+  // Audit log (services/src/audit): entries exist but the chain head row is gone, so appending would
+  // restart the chain. An operator problem, never the caller's fault.
+  audit_chain_broken: 500,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;
