@@ -53,6 +53,8 @@ COPY --from=build /app/services/package.json ./services/
 COPY --from=build /app/services/dist ./services/dist
 # Read at start from services/dist/storage/../../migrations.
 COPY --from=build /app/services/migrations ./services/migrations
+# Read at run time from services/dist/identity/../../data (the common-password list).
+COPY --from=build /app/services/data ./services/data
 COPY --from=build /app/plugins/package.json ./plugins/
 COPY --from=build /app/plugins/dist ./plugins/dist
 COPY --from=build /app/gateway/package.json ./gateway/

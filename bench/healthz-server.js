@@ -22,7 +22,13 @@ if (kind === 'bare') {
   const config = loadConfig({ TOLLGATE_DATA_DIR: dataDir, TOLLGATE_LOG_LEVEL: 'silent' });
   const logger = createLogger({ level: 'silent' });
   const backends = await openBackends(config, { logger });
-  const { app } = createApiApp({ config, database: backends.database, counters: backends.counters, logger });
+  const { app } = createApiApp({
+    config,
+    database: backends.database,
+    counters: backends.counters,
+    logger,
+    keyring: backends.keyring,
+  });
   const server = await listen(app.callback(), { host: '127.0.0.1', port: 0 });
   process.send(`${server.url}/healthz`);
   close = async () => {

@@ -1,4 +1,5 @@
 export { type ApiApp, type ApiAppOptions, createApiApp } from './api/create-api-app.js';
+export * from './audit/index.js';
 export {
   type CounterConfig,
   configVariables,
@@ -25,6 +26,7 @@ export { defineRoute, type Route } from './http/route.js';
 export { type Job, type JobRunner, startJobRunner } from './jobs/job-runner.js';
 export { countLiveWorkers, workerHeartbeatJob } from './jobs/worker-heartbeat.js';
 export { createLogger, type Logger, redactUrl } from './logging/logger.js';
+export { createKeyring, type MasterKeyring, parseMasterKey, resolveMasterKeyring } from './secrets/master-keyring.js';
 export type { Database, DatabaseDriver, Queryable, QueryResult } from './storage/database.js';
 export { loadMigrations, type Migration, type MigrationReport, runMigrations } from './storage/migrate.js';
 export { type Backends, openBackends } from './storage/open-backends.js';

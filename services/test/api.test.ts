@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { Writable } from 'node:stream';
 import SwaggerParser from '@apidevtools/swagger-parser';
@@ -6,6 +7,7 @@ import { createApiApp } from '../src/api/create-api-app.js';
 import type { CounterStore } from '../src/counters/counter-store.js';
 import { listen, type RunningServer } from '../src/http/http-server.js';
 import { createLogger } from '../src/logging/logger.js';
+import { createKeyring } from '../src/secrets/master-keyring.js';
 import type { Database } from '../src/storage/database.js';
 import { runMigrations } from '../src/storage/migrate.js';
 import {
@@ -17,6 +19,7 @@ import {
 } from './support/backends.js';
 
 const config = { bodyLimitBytes: 64 * 1024, trustProxy: false, metricsToken: undefined };
+const keyring = createKeyring({ current: randomBytes(32) });
 
 let database: Database;
 let counters: CounterStore;
@@ -38,7 +41,7 @@ beforeAll(async () => {
     },
   });
   const logger = createLogger({ level: 'info', destination });
-  const { app } = createApiApp({ config, database, counters, logger });
+  const { app } = createApiApp({ config, database, counters, logger, keyring });
   server = await listen(app.callback(), { host: '127.0.0.1', port: 0 });
   disposers.unshift(() => server.close(1_000));
 });
@@ -166,7 +169,16 @@ describe('control-plane API', () => {
       paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
     };
     expect(document.openapi).toBe('3.1.0');
-    expect(Object.keys(document.paths).sort()).toEqual(['/healthz', '/metrics', '/readyz', '/v1/openapi.json']);
+    expect(Object.keys(document.paths)).toEqual(
+      expect.arrayContaining([
+        '/healthz',
+        '/metrics',
+        '/readyz',
+        '/v1/openapi.json',
+        '/v1/auth/login',
+        '/v1/sessions/{id}',
+      ]),
+    );
     const readyz = document.paths['/readyz']?.get?.responses;
     expect(Object.keys(readyz ?? {})).toEqual(['200', '503', 'default']);
     await expect(SwaggerParser.validate(structuredClone(document) as never)).resolves.toBeTruthy();
@@ -197,6 +209,7 @@ describe('metrics token', () => {
       database,
       counters,
       logger: silentLogger(),
+      keyring,
     });
     const guarded = await listen(app.callback(), { host: '127.0.0.1', port: 0 });
     try {
@@ -214,7 +227,7 @@ describe('metrics token', () => {
 describe('readiness when the database is gone', () => {
   it('answers 503 naming the database driver', async () => {
     const db = await openTestDatabase();
-    const { app } = createApiApp({ config, database: db.value, counters, logger: silentLogger() });
+    const { app } = createApiApp({ config, database: db.value, counters, logger: silentLogger(), keyring });
     const running = await listen(app.callback(), { host: '127.0.0.1', port: 0 });
     try {
       await db.value.close();

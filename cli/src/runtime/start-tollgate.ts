@@ -71,6 +71,7 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
         counters: backends.counters,
         logger,
         registry,
+        keyring: backends.keyring,
       });
       apiUrl = await serve(app.callback(), config.apiPort, 'TOLLGATE_API_PORT');
     }

@@ -12,7 +12,9 @@ import { createMetricsRegistry, httpMetrics, metricsRoute } from '../http/metric
 import { buildOpenApiDocument } from '../http/openapi.js';
 import { requestId } from '../http/request-id.js';
 import { defineRoute, mountRoutes, type Route } from '../http/route.js';
+import { authRoutes } from '../identity/auth-routes.js';
 import type { Logger } from '../logging/logger.js';
+import type { MasterKeyring } from '../secrets/master-keyring.js';
 import type { Database } from '../storage/database.js';
 import { tollgateVersion } from '../version.js';
 
@@ -21,6 +23,7 @@ export interface ApiAppOptions {
   database: Database;
   counters: CounterStore;
   logger: Logger;
+  keyring: MasterKeyring;
   /** Defaults to a new registry with the process metrics. */
   registry?: Registry;
 }
@@ -38,7 +41,14 @@ export interface ApiApp {
 export function createApiApp(options: ApiAppOptions): ApiApp {
   const registry = options.registry ?? createMetricsRegistry();
   const logger = options.logger.child({ component: 'api' });
-  const routes: Route[] = [...healthRoutes(options), metricsRoute({ registry, token: options.config.metricsToken })];
+  const routes: Route[] = [
+    ...healthRoutes(options),
+    metricsRoute({ registry, token: options.config.metricsToken }),
+    ...(authRoutes({
+      database: options.database,
+      signingKey: options.keyring.deriveKey('access-token-signing'),
+    }) as Route[]),
+  ];
   let openApiDocument: Record<string, unknown> | undefined;
   routes.push(
     defineRoute({

@@ -78,6 +78,26 @@ describe('loadConfig', () => {
     expect(error.message).not.toContain('\n');
   });
 
+  it('takes a 32-byte master key in base64 or base64url, and earlier keys for rotation', () => {
+    const key = Buffer.alloc(32, 7).toString('base64');
+    const old = Buffer.alloc(32, 9).toString('base64url');
+    const config = loadConfig({ TOLLGATE_MASTER_KEY: key, TOLLGATE_MASTER_KEY_PREVIOUS: ` ${old} ,${key}` });
+    expect(config.masterKey).toBe(key);
+    expect(config.previousMasterKeys).toEqual([old, key]);
+    expect(loadConfig({}).masterKey).toBeUndefined();
+  });
+
+  it('refuses a master key that is not 32 bytes, without echoing it', () => {
+    const short = Buffer.alloc(16, 1).toString('base64');
+    const error = configError({ TOLLGATE_MASTER_KEY: short });
+    expect(error.message).toBe(
+      'TOLLGATE_MASTER_KEY must be 32 random bytes in base64 (generate one with: openssl rand -base64 32)',
+    );
+    const previous = configError({ TOLLGATE_MASTER_KEY_PREVIOUS: `${Buffer.alloc(32).toString('base64')},nope` });
+    expect(previous.message).toMatch(/^TOLLGATE_MASTER_KEY_PREVIOUS must be a comma-separated list of keys, each/);
+    expect(previous.message).not.toContain('nope');
+  });
+
   it('names a malformed DATABASE_URL without echoing it (it may hold a password)', () => {
     const error = configError({ DATABASE_URL: 'mysql://admin:hunter2@db/x' });
     expect(error.message).toBe('DATABASE_URL must be a PostgreSQL URL (postgres:// or postgresql://host:port/...)');

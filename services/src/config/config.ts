@@ -27,12 +27,28 @@ export interface TollgateConfig {
   trustProxy: boolean;
   /** When set, GET /metrics requires `Authorization: Bearer <token>`. */
   metricsToken: string | undefined;
+  /**
+   * Encrypts secrets at rest and derives the token-signing key. Unset: generated once into
+   * `<data dir>/master.key` (fine for one machine; set it when several processes share a database).
+   */
+  masterKey: string | undefined;
+  /** Earlier master keys, still accepted for decryption while secrets are re-encrypted. */
+  previousMasterKeys: string[];
+  /** Where the embedded database and the generated master key live. */
+  dataDir: string;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /** Variables whose values may hold credentials: errors name them but never echo their value. */
-const secretVariables = new Set(['DATABASE_URL', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'TOLLGATE_METRICS_TOKEN']);
+const secretVariables = new Set([
+  'DATABASE_URL',
+  'REDIS_URL',
+  'REDIS_CLUSTER_NODES',
+  'TOLLGATE_METRICS_TOKEN',
+  'TOLLGATE_MASTER_KEY',
+  'TOLLGATE_MASTER_KEY_PREVIOUS',
+]);
 
 const port = z
   .string()
@@ -96,6 +112,18 @@ const boolean = z.string().transform((value, ctx) => {
   return z.NEVER;
 });
 
+const masterKeyMessage = 'must be 32 random bytes in base64 (generate one with: openssl rand -base64 32)';
+
+/** 32 bytes in base64 or base64url, or undefined. */
+function decodeMasterKey(text: string): Buffer | undefined {
+  const trimmed = text.trim();
+  if (!/^[A-Za-z0-9+/_-]{43}=?$/.test(trimmed)) return undefined;
+  const key = Buffer.from(trimmed.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  return key.length === 32 ? key : undefined;
+}
+
+const masterKey = z.string().refine((value) => decodeMasterKey(value) !== undefined, masterKeyMessage);
+
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /**
@@ -116,6 +144,24 @@ export const configSchema = z
     TOLLGATE_SHUTDOWN_TIMEOUT: duration.default(10_000),
     TOLLGATE_TRUST_PROXY: boolean.default(false),
     TOLLGATE_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    TOLLGATE_MASTER_KEY: masterKey.optional(),
+    TOLLGATE_MASTER_KEY_PREVIOUS: z
+      .string()
+      .transform((value, ctx) => {
+        const keys = value
+          .split(',')
+          .map((item) => item.trim())
+          .filter(Boolean);
+        if (keys.some((key) => decodeMasterKey(key) === undefined)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `must be a comma-separated list of keys, each ${masterKeyMessage.slice(8)}`,
+          });
+          return z.NEVER;
+        }
+        return keys;
+      })
+      .optional(),
   })
   .superRefine((env, ctx) => {
     if (env.REDIS_URL !== undefined && env.REDIS_CLUSTER_NODES !== undefined) {
@@ -170,6 +216,9 @@ export function loadConfig(env: Env): TollgateConfig {
     shutdownTimeoutMs: env_.TOLLGATE_SHUTDOWN_TIMEOUT,
     trustProxy: env_.TOLLGATE_TRUST_PROXY,
     metricsToken: env_.TOLLGATE_METRICS_TOKEN,
+    masterKey: env_.TOLLGATE_MASTER_KEY,
+    previousMasterKeys: env_.TOLLGATE_MASTER_KEY_PREVIOUS ?? [],
+    dataDir: env_.TOLLGATE_DATA_DIR,
   };
 }
 

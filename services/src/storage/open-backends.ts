@@ -2,6 +2,7 @@ import type { TollgateConfig } from '../config/config.js';
 import type { CounterStore } from '../counters/counter-store.js';
 import { openCounterStore } from '../counters/open-counter-store.js';
 import type { Logger } from '../logging/logger.js';
+import { type MasterKeyring, resolveMasterKeyring } from '../secrets/master-keyring.js';
 import type { Database } from './database.js';
 import { type MigrationReport, runMigrations } from './migrate.js';
 import { openDatabase } from './open-database.js';
@@ -10,6 +11,8 @@ export interface Backends {
   database: Database;
   counters: CounterStore;
   migrations: MigrationReport;
+  /** Seals secrets at rest and derives the token-signing key. */
+  keyring: MasterKeyring;
   close(): Promise<void>;
 }
 
@@ -18,6 +21,12 @@ export async function openBackends(
   config: TollgateConfig,
   options: { logger: Logger; signal?: AbortSignal },
 ): Promise<Backends> {
+  const { keyring } = await resolveMasterKeyring({
+    ...(config.masterKey === undefined ? {} : { current: config.masterKey }),
+    previous: config.previousMasterKeys,
+    dataDir: config.dataDir,
+    logger: options.logger,
+  });
   const database = await openDatabase(config.database, options);
   let counters: CounterStore | undefined;
   try {
@@ -28,6 +37,7 @@ export async function openBackends(
       database,
       counters: opened,
       migrations,
+      keyring,
       async close() {
         await Promise.allSettled([opened.close(), database.close()]);
       },

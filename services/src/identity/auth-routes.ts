@@ -1,0 +1,318 @@
+import { z } from 'zod';
+import { appendAuditEntry, recordAudit } from '../audit/index.js';
+import { TollgateError } from '../errors/tollgate-error.js';
+import { defineRoute } from '../http/route.js';
+import type { Database } from '../storage/database.js';
+import { authenticate, clientOf } from './authenticate.js';
+import { hashPassword, verifyPassword } from './passwords.js';
+import {
+  createSession,
+  listActiveSessions,
+  refreshSession,
+  revokeAllSessions,
+  revokeSession,
+  type SessionTokens,
+} from './sessions.js';
+import { findLoginByEmail, findUserById, type User } from './users.js';
+
+export interface AuthRouteOptions {
+  database: Database;
+  /** HS256 key for access tokens, derived from the master key. */
+  signingKey: Buffer;
+}
+
+const userSchema = z.object({
+  id: z.string(),
+  email: z.string(),
+  name: z.string().nullable(),
+  installation_role: z.enum(['admin', 'member']),
+  email_verified: z.boolean(),
+  created_at: z.string(),
+});
+
+const tokensSchema = z.object({
+  token_type: z.literal('Bearer'),
+  access_token: z.string(),
+  expires_in: z.number().int().describe('Seconds until the access token expires'),
+  refresh_token: z.string().describe('Single use: each refresh returns a new one'),
+  session_id: z.string(),
+  session_expires_at: z.string(),
+  user: userSchema,
+});
+
+function userBody(user: User): z.infer<typeof userSchema> {
+  return {
+    id: user.id,
+    email: user.email,
+    name: user.name,
+    installation_role: user.installationRole,
+    email_verified: user.emailVerifiedAt !== null,
+    created_at: user.createdAt.toISOString(),
+  };
+}
+
+function tokensBody(tokens: SessionTokens, user: User): z.infer<typeof tokensSchema> {
+  return {
+    token_type: 'Bearer',
+    access_token: tokens.accessToken,
+    expires_in: tokens.accessTokenExpiresIn,
+    refresh_token: tokens.refreshToken,
+    session_id: tokens.sessionId,
+    session_expires_at: tokens.sessionExpiresAt.toISOString(),
+    user: userBody(user),
+  };
+}
+
+const invalidCredentials = () =>
+  new TollgateError('invalid_credentials', 'the email or the password is wrong', {
+    hint: 'check both, or reset your password',
+  });
+
+/** A real hash to verify against when the email is unknown, so both failures take the same time. */
+let decoyHash: Promise<string> | undefined;
+
+export function authRoutes(options: AuthRouteOptions) {
+  const { database, signingKey } = options;
+  return [
+    defineRoute({
+      method: 'post',
+      path: '/v1/auth/login',
+      operationId: 'login',
+      summary: 'Log in with email and password',
+      description:
+        'Answers the same 401 `invalid_credentials` for an unknown email and a wrong password, in the same time.',
+      tags: ['auth'],
+      body: z.object({ email: z.string().min(3).max(320), password: z.string().min(1).max(1024) }),
+      responses: { 200: { description: 'Signed in', schema: tokensSchema } },
+      handler: async (ctx, { body }) => {
+        const client = clientOf(ctx);
+        const found = await findLoginByEmail(database, body.email);
+        decoyHash ??= hashPassword('decoy password that matches nothing');
+        const check = await verifyPassword(body.password, found?.passwordHash ?? (await decoyHash));
+        if (!found?.passwordHash || !check.ok) {
+          await recordAudit(database, {
+            ...(found ? { actorUserId: found.user.id } : {}),
+            actorLabel: found ? found.user.email : 'anonymous',
+            action: 'auth.login_failed',
+            outcome: 'failure',
+            targetType: 'email',
+            targetId: body.email.trim().toLowerCase(),
+            ip: client.ip,
+            userAgent: client.userAgent,
+            requestId: ctx.state.requestId,
+          });
+          throw invalidCredentials();
+        }
+        const user = found.user;
+        const tokens = await database.transaction(async (tx) => {
+          const created = await createSession(tx, { userId: user.id, client, signingKey });
+          if (check.needsRehash) {
+            await tx.query('UPDATE users SET password_hash = $2 WHERE id = $1', [
+              user.id,
+              await hashPassword(body.password),
+            ]);
+          }
+          await appendAuditEntry(tx, {
+            actorUserId: user.id,
+            actorLabel: user.email,
+            action: 'auth.login',
+            outcome: 'success',
+            targetType: 'session',
+            targetId: created.sessionId,
+            ip: client.ip,
+            userAgent: client.userAgent,
+            requestId: ctx.state.requestId,
+          });
+          return created;
+        });
+        ctx.body = tokensBody(tokens, user);
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/auth/refresh',
+      operationId: 'refreshSession',
+      summary: 'Exchange a refresh token for new tokens',
+      description:
+        'Each refresh token works once. Presenting one that was already exchanged revokes its whole session (401 `refresh_token_reused`).',
+      tags: ['auth'],
+      body: z.object({ refresh_token: z.string().min(1).max(200) }),
+      responses: { 200: { description: 'New tokens', schema: tokensSchema } },
+      handler: async (ctx, { body }) => {
+        const outcome = await refreshSession(database, { refreshToken: body.refresh_token, signingKey });
+        if (!outcome.ok) {
+          if (outcome.reason === 'reused') {
+            const client = clientOf(ctx);
+            await recordAudit(database, {
+              ...(outcome.userId ? { actorUserId: outcome.userId } : {}),
+              actorLabel: 'anonymous',
+              action: 'auth.refresh_token_reused',
+              outcome: 'denied',
+              targetType: 'session',
+              ...(outcome.sessionId ? { targetId: outcome.sessionId } : {}),
+              ip: client.ip,
+              userAgent: client.userAgent,
+              requestId: ctx.state.requestId,
+            });
+            throw new TollgateError(
+              'refresh_token_reused',
+              'this refresh token was already used; the session has been revoked for safety',
+              { hint: 'log in again' },
+            );
+          }
+          throw new TollgateError(
+            'unauthorized',
+            `the refresh token is ${outcome.reason === 'unknown' ? 'invalid' : outcome.reason}`,
+            {
+              hint: 'log in again',
+            },
+          );
+        }
+        const user = await findUserById(database, outcome.userId);
+        if (!user) throw new TollgateError('unauthorized', 'this account no longer exists');
+        ctx.body = tokensBody(outcome.tokens, user);
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/auth/logout',
+      operationId: 'logout',
+      summary: 'End this session',
+      tags: ['auth'],
+      responses: { 204: { description: 'Logged out' } },
+      handler: async (ctx) => {
+        const caller = await authenticate(ctx, { database, signingKey });
+        const client = clientOf(ctx);
+        await database.transaction(async (tx) => {
+          await revokeSession(tx, { userId: caller.user.id, sessionId: caller.sessionId, reason: 'logout' });
+          await appendAuditEntry(tx, {
+            actorUserId: caller.user.id,
+            actorLabel: caller.user.email,
+            action: 'auth.logout',
+            outcome: 'success',
+            targetType: 'session',
+            targetId: caller.sessionId,
+            ip: client.ip,
+            userAgent: client.userAgent,
+            requestId: ctx.state.requestId,
+          });
+        });
+        ctx.status = 204;
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/auth/logout-everywhere',
+      operationId: 'logoutEverywhere',
+      summary: 'End every session of this account, this one included',
+      tags: ['auth'],
+      responses: { 200: { description: 'Sessions ended', schema: z.object({ revoked: z.number().int() }) } },
+      handler: async (ctx) => {
+        const caller = await authenticate(ctx, { database, signingKey });
+        const client = clientOf(ctx);
+        const revoked = await database.transaction(async (tx) => {
+          const count = await revokeAllSessions(tx, { userId: caller.user.id });
+          await appendAuditEntry(tx, {
+            actorUserId: caller.user.id,
+            actorLabel: caller.user.email,
+            action: 'auth.logout_everywhere',
+            outcome: 'success',
+            targetType: 'user',
+            targetId: caller.user.id,
+            ip: client.ip,
+            userAgent: client.userAgent,
+            requestId: ctx.state.requestId,
+            details: { sessions: count },
+          });
+          return count;
+        });
+        ctx.body = { revoked };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/me',
+      operationId: 'getMe',
+      summary: 'The signed-in account',
+      tags: ['auth'],
+      responses: { 200: { description: 'The account', schema: userSchema.extend({ session_id: z.string() }) } },
+      handler: async (ctx) => {
+        const caller = await authenticate(ctx, { database, signingKey });
+        ctx.body = { ...userBody(caller.user), session_id: caller.sessionId };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/sessions',
+      operationId: 'listSessions',
+      summary: "The signed-in account's live sessions",
+      tags: ['auth'],
+      responses: {
+        200: {
+          description: 'Sessions, newest first',
+          schema: z.object({
+            sessions: z.array(
+              z.object({
+                id: z.string(),
+                current: z.boolean(),
+                created_at: z.string(),
+                last_refreshed_at: z.string().nullable(),
+                expires_at: z.string(),
+                ip: z.string().nullable(),
+                user_agent: z.string().nullable(),
+              }),
+            ),
+          }),
+        },
+      },
+      handler: async (ctx) => {
+        const caller = await authenticate(ctx, { database, signingKey });
+        const sessions = await listActiveSessions(database, caller.user.id);
+        ctx.body = {
+          sessions: sessions.map((session) => ({
+            id: session.id,
+            current: session.id === caller.sessionId,
+            created_at: session.createdAt.toISOString(),
+            last_refreshed_at: session.lastRefreshedAt?.toISOString() ?? null,
+            expires_at: session.expiresAt.toISOString(),
+            ip: session.ip,
+            user_agent: session.userAgent,
+          })),
+        };
+      },
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/v1/sessions/:id',
+      operationId: 'revokeSession',
+      summary: 'End one of your sessions',
+      tags: ['auth'],
+      responses: { 204: { description: 'Ended' } },
+      handler: async (ctx) => {
+        const caller = await authenticate(ctx, { database, signingKey });
+        const sessionId = String((ctx as unknown as { params: Record<string, string> }).params.id ?? '');
+        if (!/^[0-9a-f-]{36}$/i.test(sessionId)) throw new TollgateError('not_found', 'no such session');
+        const client = clientOf(ctx);
+        const revoked = await database.transaction(async (tx) => {
+          const done = await revokeSession(tx, { userId: caller.user.id, sessionId, reason: 'revoked' });
+          if (done) {
+            await appendAuditEntry(tx, {
+              actorUserId: caller.user.id,
+              actorLabel: caller.user.email,
+              action: 'auth.session_revoked',
+              outcome: 'success',
+              targetType: 'session',
+              targetId: sessionId,
+              ip: client.ip,
+              userAgent: client.userAgent,
+              requestId: ctx.state.requestId,
+            });
+          }
+          return done;
+        });
+        if (!revoked) throw new TollgateError('not_found', 'no such session');
+        ctx.status = 204;
+      },
+    }),
+  ];
+}
