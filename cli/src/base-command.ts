@@ -1,4 +1,5 @@
 import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
+import type { Session } from './api-client.js';
 import { CliError, exitCodes } from './cli-error.js';
 import { colorEnabled, paint, type Style } from './output/color.js';
 import { defaultApiUrl, loadProfile } from './profiles.js';
@@ -105,6 +106,22 @@ export abstract class TollgateCommand<T extends typeof Command> extends Command 
     return url.replace(/\/+$/, '');
   }
 
+  /**
+   * The signed-in session: --api-url / TOLLGATE_API_URL when given, else the URL the profile logged
+   * in to. Exits 4 (`not_logged_in`) without credentials.
+   */
+  protected async session(): Promise<Session> {
+    const { signedIn } = await import('./api-client.js');
+    const explicit = this.flags['api-url'] ? await this.apiUrl() : undefined;
+    return signedIn({ profile: this.flags.profile, apiUrl: explicit });
+  }
+
+  /** A signed-in API call; answers with the parsed JSON body. */
+  protected async call(method: string, path: string, body?: unknown): Promise<unknown> {
+    const { authedRequest } = await import('./api-client.js');
+    return authedRequest(await this.session(), this.flags.profile, method, path, body);
+  }
+
   protected override async catch(error: Error): Promise<never> {
     if (error instanceof Errors.ExitError) throw error;
     let code = 'internal_error';
@@ -113,6 +130,10 @@ export abstract class TollgateCommand<T extends typeof Command> extends Command 
     let exitCode: number = exitCodes.error;
     if (error instanceof CliError) {
       ({ code, hint, exitCode } = error);
+    } else if (error.name === 'PromptCancelled') {
+      code = 'cancelled';
+      message = 'cancelled at the prompt';
+      hint = undefined;
     } else if (error instanceof Errors.CLIError && 'parse' in error) {
       code = 'usage_error';
       message = error.message.replace(/\nSee more help with --help$/, '');

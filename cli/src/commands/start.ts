@@ -53,6 +53,7 @@ Settings (environment variables; see docs/configuration.md):
   TOLLGATE_MASTER_KEY        32-byte base64 key for secrets at rest
                              (unset: generated into the data dir)
   TOLLGATE_MASTER_KEY_PREVIOUS  older keys, comma-separated, for rotation
+  TOLLGATE_OPERATOR_EMAIL    first operator's email (admin@localhost)
   TOLLGATE_ONLY              same as --only`;
 
   static override examples = [
@@ -185,6 +186,20 @@ Settings (environment variables; see docs/configuration.md):
     if (showSpinner) ux.action.stop('ready');
 
     const { database, counters, migrations } = running.backends;
+    let operatorCredentials: string | undefined;
+    if (running.operator && running.apiUrl) {
+      // The first operator has no password: this machine's CLI gets its session, stored 0600.
+      const { saveCredentials } = await import('../credentials.js');
+      const { tokens, user } = running.operator;
+      operatorCredentials = await saveCredentials(this.flags.profile, {
+        api_url: running.apiUrl,
+        user: { id: user.id, email: user.email },
+        access_token: tokens.accessToken,
+        access_token_expires_at: new Date(Date.now() + tokens.accessTokenExpiresIn * 1000).toISOString(),
+        refresh_token: tokens.refreshToken,
+        session_id: tokens.sessionId,
+      });
+    }
     const embedded = isEmbedded(config);
     if (this.jsonMode) {
       this.outJson({
@@ -198,6 +213,9 @@ Settings (environment variables; see docs/configuration.md):
         gateway_url: running.gatewayUrl ?? null,
         worker: running.workerRunning,
         migrations: { applied: migrations.applied, already_applied: migrations.alreadyApplied },
+        operator_created: running.operator
+          ? { email: running.operator.user.email, credentials: operatorCredentials ?? null }
+          : null,
       });
     } else {
       const backends = embedded
@@ -212,6 +230,11 @@ Settings (environment variables; see docs/configuration.md):
           ? `Applied ${migrations.applied.length} database migration(s): ${migrations.applied.join(', ')}.`
           : `Database schema up to date (${migrations.alreadyApplied} migrations).`,
       );
+      if (running.operator) {
+        this.out(
+          `Created the operator account ${running.operator.user.email}; this CLI is signed in as it (profile ${this.flags.profile}, credentials in ${operatorCredentials}).`,
+        );
+      }
       this.note(this.style('dim', 'Press Ctrl-C to stop.', 'stderr'));
     }
 

@@ -1,7 +1,10 @@
 import type { RequestListener } from 'node:http';
 import { createGatewayApp } from '@tollgate/gateway';
 import {
+  accessTokenSigningKey,
   type Backends,
+  type BootstrapResult,
+  bootstrapFirstOperator,
   createApiApp,
   createMetricsRegistry,
   type JobRunner,
@@ -32,6 +35,8 @@ export interface RunningTollgate {
   apiUrl: string | undefined;
   gatewayUrl: string | undefined;
   workerRunning: boolean;
+  /** Set when this start created the installation's first operator, with a session for the local CLI. */
+  operator: BootstrapResult | undefined;
   /** Drains in-flight requests (up to the shutdown timeout), stops jobs, closes connections. */
   stop(): Promise<void>;
 }
@@ -47,6 +52,7 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
   const servers: RunningServer[] = [];
   let jobs: JobRunner | undefined;
   let apiUrl: string | undefined;
+  let operator: BootstrapResult | undefined;
   let gatewayUrl: string | undefined;
 
   const stop = async () => {
@@ -74,6 +80,10 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
         keyring: backends.keyring,
       });
       apiUrl = await serve(app.callback(), config.apiPort, 'TOLLGATE_API_PORT');
+      operator = await bootstrapFirstOperator(backends.database, {
+        email: config.operatorEmail,
+        signingKey: accessTokenSigningKey(backends.keyring),
+      });
     }
     if (only.has('gateway')) {
       const { app } = createGatewayApp({ logger, trustProxy: config.trustProxy, registry });
@@ -89,5 +99,5 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
     await stop();
     throw error;
   }
-  return { backends, apiUrl, gatewayUrl, workerRunning: jobs !== undefined, stop };
+  return { backends, apiUrl, gatewayUrl, workerRunning: jobs !== undefined, operator, stop };
 }

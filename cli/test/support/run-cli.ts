@@ -21,12 +21,18 @@ export function cliEnv(overrides: Record<string, string | undefined> = {}): Node
   return env;
 }
 
-export function runCli(args: string[], env: NodeJS.ProcessEnv = cliEnv(), timeoutMs = 20_000): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = cliEnv(),
+  timeoutMs = 20_000,
+  input?: string,
+): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env, timeout: timeoutMs }, (error, stdout, stderr) => {
+    const child = execFile(process.execPath, [bin, ...args], { env, timeout: timeoutMs }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
+    child.stdin?.end(input ?? '');
   });
 }
 

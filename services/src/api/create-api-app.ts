@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
+import { auditRoutes } from '../audit/audit-routes.js';
 import type { TollgateConfig } from '../config/config.js';
 import type { CounterStore } from '../counters/counter-store.js';
 import { healthRoutes } from '../health/health-routes.js';
@@ -13,6 +14,7 @@ import { buildOpenApiDocument } from '../http/openapi.js';
 import { requestId } from '../http/request-id.js';
 import { defineRoute, mountRoutes, type Route } from '../http/route.js';
 import { authRoutes } from '../identity/auth-routes.js';
+import { accessTokenSigningKey } from '../identity/sessions.js';
 import type { Logger } from '../logging/logger.js';
 import type { MasterKeyring } from '../secrets/master-keyring.js';
 import type { Database } from '../storage/database.js';
@@ -41,13 +43,12 @@ export interface ApiApp {
 export function createApiApp(options: ApiAppOptions): ApiApp {
   const registry = options.registry ?? createMetricsRegistry();
   const logger = options.logger.child({ component: 'api' });
+  const signingKey = accessTokenSigningKey(options.keyring);
   const routes: Route[] = [
     ...healthRoutes(options),
     metricsRoute({ registry, token: options.config.metricsToken }),
-    ...(authRoutes({
-      database: options.database,
-      signingKey: options.keyring.deriveKey('access-token-signing'),
-    }) as Route[]),
+    ...(authRoutes({ database: options.database, signingKey }) as Route[]),
+    ...(auditRoutes({ database: options.database, signingKey }) as Route[]),
   ];
   let openApiDocument: Record<string, unknown> | undefined;
   routes.push(

@@ -36,6 +36,8 @@ export interface TollgateConfig {
   previousMasterKeys: string[];
   /** Where the embedded database and the generated master key live. */
   dataDir: string;
+  /** Email of the operator account created on a fresh installation. */
+  operatorEmail: string;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -144,6 +146,10 @@ export const configSchema = z
     TOLLGATE_SHUTDOWN_TIMEOUT: duration.default(10_000),
     TOLLGATE_TRUST_PROXY: boolean.default(false),
     TOLLGATE_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    TOLLGATE_OPERATOR_EMAIL: z
+      .string()
+      .regex(/^[^\s@]+@[^\s@]+$/, 'must be an email address')
+      .default('admin@localhost'),
     TOLLGATE_MASTER_KEY: masterKey.optional(),
     TOLLGATE_MASTER_KEY_PREVIOUS: z
       .string()
@@ -219,6 +225,7 @@ export function loadConfig(env: Env): TollgateConfig {
     masterKey: env_.TOLLGATE_MASTER_KEY,
     previousMasterKeys: env_.TOLLGATE_MASTER_KEY_PREVIOUS ?? [],
     dataDir: env_.TOLLGATE_DATA_DIR,
+    operatorEmail: env_.TOLLGATE_OPERATOR_EMAIL,
   };
 }
 

@@ -44,6 +44,10 @@ export const errorStatus = {
   // Audit log (services/src/audit): entries exist but the chain head row is gone, so appending would
   // restart the chain. An operator problem, never the caller's fault.
   audit_chain_broken: 500,
+
+  // Outgoing email (services/src/mail): the mail server refused the login or the message, could not
+  // be reached, or the mail directory could not be written. The upstream failed, not the caller.
+  mail_failed: 502,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;

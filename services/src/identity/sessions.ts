@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { TollgateError } from '../errors/tollgate-error.js';
+import type { MasterKeyring } from '../secrets/master-keyring.js';
 import type { Database, Queryable } from '../storage/database.js';
 
 /** Access tokens live 15 minutes; a session (its refresh-token family) 30 days at most. */
@@ -35,6 +36,11 @@ const sha256 = (value: string) => createHash('sha256').update(value).digest();
 
 function newRefreshToken(): string {
   return `${refreshTokenPrefix}${randomBytes(32).toString('base64url')}`;
+}
+
+/** The HS256 key of access tokens, derived from the master key (rotating it signs everyone out). */
+export function accessTokenSigningKey(keyring: MasterKeyring): Buffer {
+  return keyring.deriveKey('access-token-signing');
 }
 
 /** A short-lived HS256 JWT naming the user (`sub`) and the session (`sid`). */

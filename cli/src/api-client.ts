@@ -1,0 +1,136 @@
+import { CliError, exitCodes } from './cli-error.js';
+import { loadCredentials, type StoredCredentials, saveCredentials, withCredentialsLock } from './credentials.js';
+
+export interface TokenResponse {
+  access_token: string;
+  expires_in: number;
+  refresh_token: string;
+  session_id: string;
+  user: { id: string; email: string };
+}
+
+export function credentialsFrom(apiUrl: string, tokens: TokenResponse): StoredCredentials {
+  return {
+    api_url: apiUrl,
+    user: { id: tokens.user.id, email: tokens.user.email },
+    access_token: tokens.access_token,
+    access_token_expires_at: new Date(Date.now() + tokens.expires_in * 1000).toISOString(),
+    refresh_token: tokens.refresh_token,
+    session_id: tokens.session_id,
+  };
+}
+
+interface ErrorBody {
+  error?: { code?: string; message?: string };
+}
+
+export const notLoggedIn = (profile: string) =>
+  new CliError('not_logged_in', `not logged in${profile === 'default' ? '' : ` (profile ${profile})`}`, {
+    hint: 'run `tollgate login`, or set TOLLGATE_TOKEN',
+    exitCode: exitCodes.notLoggedIn,
+  });
+
+/** Sends one request; network failures become `api_unreachable`, error bodies `code: message`. */
+export async function request(
+  apiUrl: string,
+  method: string,
+  path: string,
+  options: { body?: unknown; token?: string } = {},
+): Promise<{ status: number; body: unknown }> {
+  let response: Response;
+  try {
+    response = await fetch(`${apiUrl}${path}`, {
+      method,
+      headers: {
+        accept: 'application/json',
+        'user-agent': 'tollgate-cli',
+        ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+      },
+      ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    throw new CliError(
+      'api_unreachable',
+      `could not reach ${apiUrl} (${cause?.code ?? cause?.message ?? (error as Error).message})`,
+      {
+        hint: 'start Tollgate with `tollgate start`, or point --api-url (TOLLGATE_API_URL) at a running one',
+      },
+    );
+  }
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  return { status: response.status, body };
+}
+
+/** Throws the API's error as `code: message` (exit 1) when the answer is not a success. */
+export function expectOk(answer: { status: number; body: unknown }): unknown {
+  if (answer.status >= 200 && answer.status < 300) return answer.body;
+  const error = (answer.body as ErrorBody | undefined)?.error;
+  throw new CliError(error?.code ?? 'unexpected_response', error?.message ?? `the API answered ${answer.status}`, {
+    ...(error?.code === 'forbidden' ? { hint: 'ask an admin of the team (or an operator) for the permission' } : {}),
+  });
+}
+
+export interface Session {
+  apiUrl: string;
+  token: string;
+  /** Undefined with TOLLGATE_TOKEN: nothing stored to update. */
+  stored?: StoredCredentials;
+}
+
+/**
+ * The bearer token for a signed-in command: TOLLGATE_TOKEN when set (CI), else the profile's stored
+ * access token, refreshed (under a lock) when it is about to expire.
+ */
+export async function signedIn(options: { profile: string; apiUrl: string | undefined }): Promise<Session> {
+  const envToken = process.env.TOLLGATE_TOKEN;
+  if (envToken) {
+    if (!options.apiUrl) throw notLoggedIn(options.profile);
+    return { apiUrl: options.apiUrl, token: envToken };
+  }
+  const stored = await loadCredentials(options.profile);
+  if (!stored) throw notLoggedIn(options.profile);
+  const apiUrl = options.apiUrl ?? stored.api_url;
+  if (new Date(stored.access_token_expires_at).getTime() - Date.now() > 30_000) {
+    return { apiUrl, token: stored.access_token, stored };
+  }
+  return withCredentialsLock(async () => {
+    // Another process may have refreshed while we waited for the lock.
+    const current = (await loadCredentials(options.profile)) ?? stored;
+    if (new Date(current.access_token_expires_at).getTime() - Date.now() > 30_000) {
+      return { apiUrl, token: current.access_token, stored: current };
+    }
+    const answer = await request(apiUrl, 'POST', '/v1/auth/refresh', {
+      body: { refresh_token: current.refresh_token },
+    });
+    if (answer.status === 401) throw notLoggedIn(options.profile);
+    const tokens = expectOk(answer) as TokenResponse;
+    const next = credentialsFrom(apiUrl, tokens);
+    await saveCredentials(options.profile, next);
+    return { apiUrl, token: next.access_token, stored: next };
+  });
+}
+
+/** A signed-in request; a 401 means the session ended: exit 4 with the hint to log in. */
+export async function authedRequest(
+  session: Session,
+  profile: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  const answer = await request(session.apiUrl, method, path, {
+    token: session.token,
+    ...(body === undefined ? {} : { body }),
+  });
+  if (answer.status === 401) throw notLoggedIn(profile);
+  return expectOk(answer);
+}

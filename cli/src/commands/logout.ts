@@ -1,0 +1,29 @@
+import { TollgateCommand } from '../base-command.js';
+
+export default class Logout extends TollgateCommand<typeof Logout> {
+  static override summary = 'End this session and forget its stored credentials.';
+
+  static override examples = ['<%= config.bin %> <%= command.id %>'];
+
+  async run(): Promise<void> {
+    const { loadCredentials, deleteCredentials } = await import('../credentials.js');
+    const { request } = await import('../api-client.js');
+    const stored = await loadCredentials(this.flags.profile);
+    let ended = false;
+    if (stored) {
+      // Best effort: the local credentials go even when the API cannot be reached.
+      const answer = await request(stored.api_url, 'POST', '/v1/auth/logout', { token: stored.access_token }).catch(
+        () => undefined,
+      );
+      ended = answer?.status === 204;
+      await deleteCredentials(this.flags.profile);
+    }
+    if (this.jsonMode) {
+      this.outJson({ logged_out: stored !== undefined, session_ended: ended });
+      return;
+    }
+    if (!stored) this.out('Not logged in; nothing to do.');
+    else if (ended) this.out(`Logged out ${stored.user.email}.`);
+    else this.out(`Forgot the credentials of ${stored.user.email} (the API could not end the session itself).`);
+  }
+}
