@@ -54,6 +54,11 @@ Settings (environment variables; see docs/configuration.md):
                              (unset: generated into the data dir)
   TOLLGATE_MASTER_KEY_PREVIOUS  older keys, comma-separated, for rotation
   TOLLGATE_OPERATOR_EMAIL    first operator's email (admin@localhost)
+  SMTP_URL                   smtp(s)://user:pass@host:port for mail
+                             (unset: .eml files in TOLLGATE_MAIL_DIR)
+  TOLLGATE_MAIL_FROM         sender (Tollgate <no-reply@localhost>)
+  TOLLGATE_MAIL_DIR          folder of mail files (.tollgate/mail)
+  TOLLGATE_PUBLIC_URL        base URL in emailed links (the API's URL)
   TOLLGATE_ONLY              same as --only`;
 
   static override examples = [

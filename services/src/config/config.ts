@@ -38,6 +38,13 @@ export interface TollgateConfig {
   dataDir: string;
   /** Email of the operator account created on a fresh installation. */
   operatorEmail: string;
+  /** Outgoing mail: SMTP when `smtpUrl` is set, else .eml files in `dir`. */
+  mail: { smtpUrl: string | undefined; from: string; dir: string };
+  /**
+   * Base URL people reach the API at, used in links sent by email (verification, reset,
+   * invitations). Unset: the API's own listening URL.
+   */
+  publicUrl: string | undefined;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -50,6 +57,7 @@ const secretVariables = new Set([
   'TOLLGATE_METRICS_TOKEN',
   'TOLLGATE_MASTER_KEY',
   'TOLLGATE_MASTER_KEY_PREVIOUS',
+  'SMTP_URL',
 ]);
 
 const port = z
@@ -146,6 +154,10 @@ export const configSchema = z
     TOLLGATE_SHUTDOWN_TIMEOUT: duration.default(10_000),
     TOLLGATE_TRUST_PROXY: boolean.default(false),
     TOLLGATE_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    SMTP_URL: urlWithProtocols(['smtp:', 'smtps:'], 'SMTP').optional(),
+    TOLLGATE_MAIL_FROM: z.string().min(3).default('Tollgate <no-reply@localhost>'),
+    TOLLGATE_MAIL_DIR: z.string().min(1).default('.tollgate/mail'),
+    TOLLGATE_PUBLIC_URL: urlWithProtocols(['http:', 'https:'], 'http(s)').optional(),
     TOLLGATE_OPERATOR_EMAIL: z
       .string()
       .regex(/^[^\s@]+@[^\s@]+$/, 'must be an email address')
@@ -226,6 +238,8 @@ export function loadConfig(env: Env): TollgateConfig {
     previousMasterKeys: env_.TOLLGATE_MASTER_KEY_PREVIOUS ?? [],
     dataDir: env_.TOLLGATE_DATA_DIR,
     operatorEmail: env_.TOLLGATE_OPERATOR_EMAIL,
+    mail: { smtpUrl: env_.SMTP_URL, from: env_.TOLLGATE_MAIL_FROM, dir: env_.TOLLGATE_MAIL_DIR },
+    publicUrl: env_.TOLLGATE_PUBLIC_URL?.replace(/\/+$/, ''),
   };
 }
 

@@ -2,6 +2,7 @@ import type { TollgateConfig } from '../config/config.js';
 import type { CounterStore } from '../counters/counter-store.js';
 import { openCounterStore } from '../counters/open-counter-store.js';
 import type { Logger } from '../logging/logger.js';
+import { createMailer, type Mailer } from '../mail/mailer.js';
 import { type MasterKeyring, resolveMasterKeyring } from '../secrets/master-keyring.js';
 import type { Database } from './database.js';
 import { type MigrationReport, runMigrations } from './migrate.js';
@@ -13,6 +14,8 @@ export interface Backends {
   migrations: MigrationReport;
   /** Seals secrets at rest and derives the token-signing key. */
   keyring: MasterKeyring;
+  /** Outgoing mail (SMTP, or .eml files for the embedded default). */
+  mailer: Mailer;
   close(): Promise<void>;
 }
 
@@ -33,13 +36,20 @@ export async function openBackends(
     const migrations = await runMigrations(database, options);
     counters = await openCounterStore(config.counters, options);
     const opened = counters;
+    const mailer = createMailer({
+      ...(config.mail.smtpUrl === undefined ? {} : { smtpUrl: config.mail.smtpUrl }),
+      from: config.mail.from,
+      mailDir: config.mail.dir,
+      logger: options.logger,
+    });
     return {
       database,
       counters: opened,
       migrations,
       keyring,
+      mailer,
       async close() {
-        await Promise.allSettled([opened.close(), database.close()]);
+        await Promise.allSettled([opened.close(), database.close(), mailer.close()]);
       },
     };
   } catch (error) {
