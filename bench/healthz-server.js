@@ -28,6 +28,7 @@ if (kind === 'bare') {
     counters: backends.counters,
     logger,
     keyring: backends.keyring,
+    mailer: backends.mailer,
   });
   const server = await listen(app.callback(), { host: '127.0.0.1', port: 0 });
   process.send(`${server.url}/healthz`);

@@ -7,6 +7,7 @@ import { createApiApp } from '../src/api/create-api-app.js';
 import type { CounterStore } from '../src/counters/counter-store.js';
 import { listen, type RunningServer } from '../src/http/http-server.js';
 import { createLogger } from '../src/logging/logger.js';
+import type { Mailer } from '../src/mail/mailer.js';
 import { createKeyring } from '../src/secrets/master-keyring.js';
 import type { Database } from '../src/storage/database.js';
 import { runMigrations } from '../src/storage/migrate.js';
@@ -17,9 +18,11 @@ import {
   openTestDatabase,
   silentLogger,
 } from './support/backends.js';
+import { createTestMailer } from './support/mail.js';
 
 const config = { bodyLimitBytes: 64 * 1024, trustProxy: false, metricsToken: undefined };
 const keyring = createKeyring({ current: randomBytes(32) });
+let mailer: Mailer;
 
 let database: Database;
 let counters: CounterStore;
@@ -33,6 +36,9 @@ beforeAll(async () => {
   disposers.push(store.dispose, db.dispose);
   database = db.value;
   counters = store.value;
+  const mail = await createTestMailer();
+  disposers.push(mail.dispose);
+  mailer = mail.mailer;
   await runMigrations(database);
   const destination = new Writable({
     write(chunk, _encoding, done) {
@@ -41,7 +47,7 @@ beforeAll(async () => {
     },
   });
   const logger = createLogger({ level: 'info', destination });
-  const { app } = createApiApp({ config, database, counters, logger, keyring });
+  const { app } = createApiApp({ config, database, counters, logger, keyring, mailer });
   server = await listen(app.callback(), { host: '127.0.0.1', port: 0 });
   disposers.unshift(() => server.close(1_000));
 });
@@ -210,6 +216,7 @@ describe('metrics token', () => {
       counters,
       logger: silentLogger(),
       keyring,
+      mailer,
     });
     const guarded = await listen(app.callback(), { host: '127.0.0.1', port: 0 });
     try {
@@ -227,7 +234,7 @@ describe('metrics token', () => {
 describe('readiness when the database is gone', () => {
   it('answers 503 naming the database driver', async () => {
     const db = await openTestDatabase();
-    const { app } = createApiApp({ config, database: db.value, counters, logger: silentLogger(), keyring });
+    const { app } = createApiApp({ config, database: db.value, counters, logger: silentLogger(), keyring, mailer });
     const running = await listen(app.callback(), { host: '127.0.0.1', port: 0 });
     try {
       await db.value.close();

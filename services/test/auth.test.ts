@@ -9,6 +9,7 @@ import { createKeyring } from '../src/secrets/master-keyring.js';
 import type { Database } from '../src/storage/database.js';
 import { runMigrations } from '../src/storage/migrate.js';
 import { expectedDatabaseDriver, openTestCounters, openTestDatabase, silentLogger } from './support/backends.js';
+import { createTestMailer } from './support/mail.js';
 
 let database: Database;
 let counters: CounterStore;
@@ -22,6 +23,8 @@ beforeAll(async () => {
   disposers.push(store.dispose, db.dispose);
   database = db.value;
   counters = store.value;
+  const mail = await createTestMailer();
+  disposers.push(mail.dispose);
   await runMigrations(database);
   const { app } = createApiApp({
     config: { bodyLimitBytes: 64 * 1024, trustProxy: false, metricsToken: undefined },
@@ -29,6 +32,7 @@ beforeAll(async () => {
     counters,
     logger: silentLogger(),
     keyring: createKeyring({ current: randomBytes(32) }),
+    mailer: mail.mailer,
   });
   server = await listen(app.callback(), { host: '127.0.0.1', port: 0 });
   disposers.unshift(() => server.close(1_000));

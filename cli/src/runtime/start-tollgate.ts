@@ -78,6 +78,7 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
         logger,
         registry,
         keyring: backends.keyring,
+        mailer: backends.mailer,
       });
       apiUrl = await serve(app.callback(), config.apiPort, 'TOLLGATE_API_PORT');
       operator = await bootstrapFirstOperator(backends.database, {

@@ -16,16 +16,19 @@ import { defineRoute, mountRoutes, type Route } from '../http/route.js';
 import { authRoutes } from '../identity/auth-routes.js';
 import { accessTokenSigningKey } from '../identity/sessions.js';
 import type { Logger } from '../logging/logger.js';
+import type { Mailer } from '../mail/mailer.js';
 import type { MasterKeyring } from '../secrets/master-keyring.js';
 import type { Database } from '../storage/database.js';
 import { tollgateVersion } from '../version.js';
 
 export interface ApiAppOptions {
-  config: Pick<TollgateConfig, 'bodyLimitBytes' | 'trustProxy' | 'metricsToken'>;
+  config: Pick<TollgateConfig, 'bodyLimitBytes' | 'trustProxy' | 'metricsToken'> & { publicUrl?: string | undefined };
   database: Database;
   counters: CounterStore;
   logger: Logger;
   keyring: MasterKeyring;
+  /** Sends verification links, password resets, invitations and email codes. */
+  mailer: Mailer;
   /** Defaults to a new registry with the process metrics. */
   registry?: Registry;
 }

@@ -1,2 +1,3 @@
 export * from './backends.js';
+export * from './mail.js';
 export * from './tcp-proxy.js';

@@ -1,0 +1,31 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createMailer, type Mailer } from '../../src/mail/mailer.js';
+import { silentLogger } from './backends.js';
+
+export interface MailFolder {
+  mailer: Mailer;
+  dir: string;
+  /** The raw text of every message written so far, oldest first. */
+  messages(): Promise<string[]>;
+  dispose(): Promise<void>;
+}
+
+/** The embedded-default mailer writing .eml files to a temporary folder a test can read. */
+export async function createTestMailer(): Promise<MailFolder> {
+  const dir = await mkdtemp(join(tmpdir(), 'tollgate-mail-'));
+  const mailer = createMailer({ from: 'Tollgate <no-reply@localhost>', mailDir: dir, logger: silentLogger() });
+  return {
+    mailer,
+    dir,
+    async messages() {
+      const files = (await readdir(dir)).filter((file) => file.endsWith('.eml')).sort();
+      return Promise.all(files.map((file) => readFile(join(dir, file), 'utf8')));
+    },
+    async dispose() {
+      await mailer.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
