@@ -19,6 +19,7 @@ import type { Logger } from '../logging/logger.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { MasterKeyring } from '../secrets/master-keyring.js';
 import type { Database } from '../storage/database.js';
+import { teamRoutes } from '../teams/team-routes.js';
 import { tollgateVersion } from '../version.js';
 
 export interface ApiAppOptions {
@@ -52,6 +53,12 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
     metricsRoute({ registry, token: options.config.metricsToken }),
     ...(authRoutes({ database: options.database, signingKey }) as Route[]),
     ...(auditRoutes({ database: options.database, signingKey }) as Route[]),
+    ...(teamRoutes({
+      database: options.database,
+      signingKey,
+      mailer: options.mailer,
+      publicUrl: options.config.publicUrl,
+    }) as Route[]),
   ];
   let openApiDocument: Record<string, unknown> | undefined;
   routes.push(
