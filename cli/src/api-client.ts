@@ -1,5 +1,10 @@
 import { CliError, exitCodes } from './cli-error.js';
-import { loadCredentials, type StoredCredentials, saveCredentials, withCredentialsLock } from './credentials.js';
+import {
+  loadCredentials,
+  type StoredCredentials,
+  withCredentialsLock,
+  writeProfileCredentials,
+} from './credentials.js';
 
 export interface TokenResponse {
   access_token: string;
@@ -86,26 +91,32 @@ export interface Session {
   stored?: StoredCredentials;
 }
 
+const expiresSoon = (credentials: StoredCredentials) =>
+  new Date(credentials.access_token_expires_at).getTime() - Date.now() <= 30_000;
+
 /**
  * The bearer token for a signed-in command: TOLLGATE_TOKEN when set (CI), else the profile's stored
- * access token, refreshed (under a lock) when it is about to expire.
+ * access token, refreshed (under a lock) when it is about to expire or when `forceRefresh` says the
+ * API refused it.
  */
-export async function signedIn(options: { profile: string; apiUrl: string | undefined }): Promise<Session> {
+export async function signedIn(options: {
+  profile: string;
+  /** --api-url / TOLLGATE_API_URL, when given. */
+  explicitApiUrl: string | undefined;
+  /** Where TOLLGATE_TOKEN goes when no URL was given: the profile's or the default URL. */
+  fallbackApiUrl: string;
+  forceRefresh?: boolean;
+}): Promise<Session> {
   const envToken = process.env.TOLLGATE_TOKEN;
-  if (envToken) {
-    if (!options.apiUrl) throw notLoggedIn(options.profile);
-    return { apiUrl: options.apiUrl, token: envToken };
-  }
+  if (envToken) return { apiUrl: options.explicitApiUrl ?? options.fallbackApiUrl, token: envToken };
   const stored = await loadCredentials(options.profile);
   if (!stored) throw notLoggedIn(options.profile);
-  const apiUrl = options.apiUrl ?? stored.api_url;
-  if (new Date(stored.access_token_expires_at).getTime() - Date.now() > 30_000) {
-    return { apiUrl, token: stored.access_token, stored };
-  }
+  const apiUrl = options.explicitApiUrl ?? stored.api_url;
+  if (!options.forceRefresh && !expiresSoon(stored)) return { apiUrl, token: stored.access_token, stored };
   return withCredentialsLock(async () => {
     // Another process may have refreshed while we waited for the lock.
     const current = (await loadCredentials(options.profile)) ?? stored;
-    if (new Date(current.access_token_expires_at).getTime() - Date.now() > 30_000) {
+    if (current.refresh_token !== stored.refresh_token && !expiresSoon(current)) {
       return { apiUrl, token: current.access_token, stored: current };
     }
     const answer = await request(apiUrl, 'POST', '/v1/auth/refresh', {
@@ -114,7 +125,7 @@ export async function signedIn(options: { profile: string; apiUrl: string | unde
     if (answer.status === 401) throw notLoggedIn(options.profile);
     const tokens = expectOk(answer) as TokenResponse;
     const next = credentialsFrom(apiUrl, tokens);
-    await saveCredentials(options.profile, next);
+    await writeProfileCredentials(options.profile, next);
     return { apiUrl, token: next.access_token, stored: next };
   });
 }
@@ -126,11 +137,13 @@ export async function authedRequest(
   method: string,
   path: string,
   body?: unknown,
+  /** Gets a fresh session when the API refused the token (e.g. the signing key rotated). */
+  refreshed?: () => Promise<Session>,
 ): Promise<unknown> {
-  const answer = await request(session.apiUrl, method, path, {
-    token: session.token,
-    ...(body === undefined ? {} : { body }),
-  });
+  const send = (current: Session) =>
+    request(current.apiUrl, method, path, { token: current.token, ...(body === undefined ? {} : { body }) });
+  let answer = await send(session);
+  if (answer.status === 401 && session.stored && refreshed) answer = await send(await refreshed());
   if (answer.status === 401) throw notLoggedIn(profile);
   return expectOk(answer);
 }

@@ -110,16 +110,35 @@ export abstract class TollgateCommand<T extends typeof Command> extends Command 
    * The signed-in session: --api-url / TOLLGATE_API_URL when given, else the URL the profile logged
    * in to. Exits 4 (`not_logged_in`) without credentials.
    */
-  protected async session(): Promise<Session> {
+  protected async session(options: { forceRefresh?: boolean } = {}): Promise<Session> {
     const { signedIn } = await import('./api-client.js');
-    const explicit = this.flags['api-url'] ? await this.apiUrl() : undefined;
-    return signedIn({ profile: this.flags.profile, apiUrl: explicit });
+    const fallbackApiUrl = await this.apiUrl();
+    return signedIn({
+      profile: this.flags.profile,
+      explicitApiUrl: this.flags['api-url'] ? fallbackApiUrl : undefined,
+      fallbackApiUrl,
+      ...options,
+    });
+  }
+
+  /** The team a team command acts on: --team (TOLLGATE_TEAM), else the profile's current team. */
+  protected async currentTeam(flag: string | undefined): Promise<string> {
+    const team = flag ?? (await loadProfile(this.flags.profile)).team;
+    if (!team) {
+      throw new CliError('no_team', 'no team chosen', {
+        hint: 'pass --team <slug>, or run `tollgate teams switch <slug>`',
+        exitCode: exitCodes.usage,
+      });
+    }
+    return team;
   }
 
   /** A signed-in API call; answers with the parsed JSON body. */
   protected async call(method: string, path: string, body?: unknown): Promise<unknown> {
     const { authedRequest } = await import('./api-client.js');
-    return authedRequest(await this.session(), this.flags.profile, method, path, body);
+    return authedRequest(await this.session(), this.flags.profile, method, path, body, () =>
+      this.session({ forceRefresh: true }),
+    );
   }
 
   protected override async catch(error: Error): Promise<never> {

@@ -56,25 +56,32 @@ export async function loadCredentials(
   return (await readAll(credentialsPath(env))).profiles[profile];
 }
 
+/** Replaces (or with `undefined` removes) one profile's entry; the caller must hold the lock. */
+export async function writeProfileCredentials(
+  profile: string,
+  credentials: StoredCredentials | undefined,
+  env?: NodeJS.ProcessEnv,
+): Promise<{ path: string; existed: boolean }> {
+  const path = credentialsPath(env);
+  const all = await readAll(path);
+  const existed = all.profiles[profile] !== undefined;
+  if (credentials) all.profiles[profile] = credentials;
+  else delete all.profiles[profile];
+  if (credentials || existed) await writeAll(path, all);
+  return { path, existed };
+}
+
+/** Stores a profile's session, under the lock so a concurrent refresh of another profile is kept. */
 export async function saveCredentials(
   profile: string,
   credentials: StoredCredentials,
   env?: NodeJS.ProcessEnv,
 ): Promise<string> {
-  const path = credentialsPath(env);
-  const all = await readAll(path);
-  all.profiles[profile] = credentials;
-  await writeAll(path, all);
-  return path;
+  return withCredentialsLock(async () => (await writeProfileCredentials(profile, credentials, env)).path, env);
 }
 
 export async function deleteCredentials(profile: string, env?: NodeJS.ProcessEnv): Promise<boolean> {
-  const path = credentialsPath(env);
-  const all = await readAll(path);
-  if (!all.profiles[profile]) return false;
-  delete all.profiles[profile];
-  await writeAll(path, all);
-  return true;
+  return withCredentialsLock(async () => (await writeProfileCredentials(profile, undefined, env)).existed, env);
 }
 
 /**

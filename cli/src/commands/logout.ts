@@ -7,15 +7,15 @@ export default class Logout extends TollgateCommand<typeof Logout> {
 
   async run(): Promise<void> {
     const { loadCredentials, deleteCredentials } = await import('../credentials.js');
-    const { request } = await import('../api-client.js');
     const stored = await loadCredentials(this.flags.profile);
     let ended = false;
     if (stored) {
-      // Best effort: the local credentials go even when the API cannot be reached.
-      const answer = await request(stored.api_url, 'POST', '/v1/auth/logout', { token: stored.access_token }).catch(
-        () => undefined,
+      // Best effort, refreshing an expired access token first so the session really ends on the
+      // server; the local credentials go even when the API cannot be reached.
+      ended = await this.call('POST', '/v1/auth/logout').then(
+        () => true,
+        () => false,
       );
-      ended = answer?.status === 204;
       await deleteCredentials(this.flags.profile);
     }
     if (this.jsonMode) {

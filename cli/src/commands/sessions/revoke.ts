@@ -17,7 +17,7 @@ export default class SessionsRevoke extends TollgateCommand<typeof SessionsRevok
   };
 
   async run(): Promise<void> {
-    if (this.flags.all === (this.args.id !== undefined)) {
+    if (Boolean(this.flags.all) === (this.args.id !== undefined)) {
       throw new CliError('usage_error', 'give a session id or --all, not both and not neither', {
         exitCode: exitCodes.usage,
         hint: 'see tollgate sessions list',

@@ -1,0 +1,108 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabaseConfig, expectedDatabaseDriver } from '@tollgate/services/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliEnv, runCli, type StartedProcess, spawnStart, stop } from './support/run-cli.js';
+
+let dir: string;
+let env: NodeJS.ProcessEnv;
+let running: StartedProcess;
+let disposeDatabase: () => Promise<void>;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tollgate-teams-cli-'));
+  const database = await createTestDatabaseConfig();
+  disposeDatabase = database.dispose;
+  env = cliEnv({
+    TOLLGATE_CONFIG_DIR: join(dir, 'config'),
+    TOLLGATE_MAIL_DIR: join(dir, 'mail'),
+    TOLLGATE_API_PORT: '0',
+    TOLLGATE_LOG_LEVEL: 'warn',
+    TOLLGATE_DATA_DIR: database.value.driver === 'pglite' ? database.value.dataDir : join(dir, 'data'),
+    DATABASE_URL: database.value.driver === 'postgres' ? database.value.url : undefined,
+  });
+  running = spawnStart(['--only', 'api'], env);
+  await running.ready;
+});
+
+afterAll(async () => {
+  await stop(running);
+  await disposeDatabase();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe(`tollgate teams (${expectedDatabaseDriver})`, () => {
+  it('needs a team to act on, and names the ways to give one', async () => {
+    const members = await runCli(['teams', 'members'], env);
+    expect(members.code).toBe(2);
+    expect(members.stderr).toMatch(
+      /^no_team: no team chosen\nhint: pass --team <slug>, or run `tollgate teams switch <slug>`/,
+    );
+  });
+
+  it('creates a team that becomes current, lists it, and shows its members', async () => {
+    const created = await runCli(['teams', 'create', 'Acme Corp', '--json'], env);
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ slug: 'acme-corp', name: 'Acme Corp' });
+    const list = await runCli(['teams', 'list'], env);
+    expect(list.stdout).toMatch(/^\*\tacme-corp\tAcme Corp\tadmin$/m);
+    const members = await runCli(['teams', 'members', '--json'], env);
+    expect(JSON.parse(members.stdout).members).toEqual([
+      expect.objectContaining({ email: 'admin@localhost', role: 'admin', owner: true }),
+    ]);
+  });
+
+  it('invites by email: the message with the token is written to the mail folder', async () => {
+    const invited = await runCli(['teams', 'invite', 'grace@example.com', '--role', 'developer'], env);
+    expect(invited.code).toBe(0);
+    expect(invited.stdout).toContain('Invited grace@example.com as developer');
+    const files = (await readdir(join(dir, 'mail'))).filter((file) => file.endsWith('.eml'));
+    expect(files).toHaveLength(1);
+    const message = await readFile(join(dir, 'mail', files[0] ?? ''), 'utf8');
+    expect(message).toMatch(/^To: grace@example.com/m);
+    expect(message).toMatch(/tollgate teams accept tgi_[A-Za-z0-9_-]{43}/);
+  });
+
+  it('switches only to a team you can see', async () => {
+    const other = await runCli(['teams', 'switch', 'no-such-team'], env);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/^not_found: no such team/);
+    expect((await runCli(['teams', 'switch', 'acme-corp'], env)).code).toBe(0);
+  });
+
+  it('refuses a role change that would leave the team without an admin', async () => {
+    const demote = await runCli(['teams', 'role', 'admin@localhost', 'user'], env);
+    expect(demote.code).toBe(1);
+    expect(demote.stderr).toMatch(/^last_admin: a team needs at least one admin/);
+  });
+});
+
+describe('stored credentials', () => {
+  const file = () => join(dir, 'config', 'credentials.json');
+
+  it('refresh an expired access token by themselves, rotating the refresh token', async () => {
+    const before = JSON.parse(await readFile(file(), 'utf8'));
+    before.profiles.default.access_token_expires_at = new Date(Date.now() - 1_000).toISOString();
+    await writeFile(file(), JSON.stringify(before), { mode: 0o600 });
+    const whoami = await runCli(['whoami'], env);
+    expect(whoami.code).toBe(0);
+    expect(whoami.stdout.trim()).toBe('admin@localhost (operator)');
+    const after = JSON.parse(await readFile(file(), 'utf8'));
+    expect(after.profiles.default.refresh_token).not.toBe(before.profiles.default.refresh_token);
+    expect(new Date(after.profiles.default.access_token_expires_at).getTime()).toBeGreaterThan(Date.now());
+  });
+
+  it('refresh once and retry when the API refuses an access token it had accepted', async () => {
+    const stored = JSON.parse(await readFile(file(), 'utf8'));
+    stored.profiles.default.access_token = 'not-a-valid-token';
+    await writeFile(file(), JSON.stringify(stored), { mode: 0o600 });
+    expect((await runCli(['whoami'], env)).code).toBe(0);
+  });
+
+  it('sessions revoke needs an id or --all', async () => {
+    const result = await runCli(['sessions', 'revoke'], env);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^usage_error: give a session id or --all/);
+  });
+});
