@@ -40,6 +40,18 @@ describe(`counter store (${expectedCounterDriver})`, () => {
     expect(new Set(totals).size).toBe(300);
   });
 
+  it('reports the time a counter has left, and forgets one on delete', async () => {
+    const key = uniqueKey('remaining');
+    expect(await counters.remainingMs(key)).toBe(0);
+    await counters.increment(key, 3, 60_000);
+    const left = await counters.remainingMs(key);
+    expect(left).toBeGreaterThan(55_000);
+    expect(left).toBeLessThanOrEqual(60_000);
+    await counters.delete(key);
+    expect(await counters.get(key)).toBe(0);
+    expect(await counters.remainingMs(key)).toBe(0);
+  });
+
   it('expires a counter after its window; later increments do not extend it', async () => {
     const key = uniqueKey('window');
     await counters.increment(key, 1, 300);

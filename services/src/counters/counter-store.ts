@@ -15,6 +15,10 @@ export interface CounterStore {
   increment(key: string, amount: number, ttlMs: number): Promise<number>;
   /** The current total, 0 when absent or expired. */
   get(key: string): Promise<number>;
+  /** Milliseconds until the counter expires; 0 when absent. */
+  remainingMs(key: string): Promise<number>;
+  /** Forgets a counter. */
+  delete(key: string): Promise<void>;
   /** Rejects, quickly, when the store cannot answer. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -38,6 +38,13 @@ export function createMemoryCounterStore(now: () => number = Date.now): CounterS
     async get(key) {
       return live(key)?.value ?? 0;
     },
+    async remainingMs(key) {
+      const entry = live(key);
+      return entry ? entry.expiresAt - now() : 0;
+    },
+    async delete(key) {
+      entries.delete(key);
+    },
     async ping() {},
     async close() {
       clearInterval(sweeper);

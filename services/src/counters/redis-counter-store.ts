@@ -96,6 +96,13 @@ export async function openRedisCounterStore(
     async get(key) {
       return Number((await client.get(key)) ?? 0);
     },
+    async remainingMs(key) {
+      const ttl = await client.pttl(key);
+      return Math.max(ttl, 0);
+    },
+    async delete(key) {
+      await client.del(key);
+    },
     async ping() {
       await withTimeout(client.ping(), pingTimeoutMs, 'Redis PING');
     },
