@@ -26,6 +26,7 @@ export { defineRoute, type Route } from './http/route.js';
 export { type BootstrapResult, bootstrapFirstOperator } from './identity/operator-bootstrap.js';
 export { hashPassword, passwordProblems, verifyPassword } from './identity/passwords.js';
 export { accessTokenSigningKey } from './identity/sessions.js';
+export { totpQrForTerminal } from './identity/two-factor.js';
 export { createUserWithPassword } from './identity/users.js';
 export { type Job, type JobRunner, startJobRunner } from './jobs/job-runner.js';
 export { countLiveWorkers, workerHeartbeatJob } from './jobs/worker-heartbeat.js';

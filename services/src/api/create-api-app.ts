@@ -13,8 +13,10 @@ import { createMetricsRegistry, httpMetrics, metricsRoute } from '../http/metric
 import { buildOpenApiDocument } from '../http/openapi.js';
 import { requestId } from '../http/request-id.js';
 import { defineRoute, mountRoutes, type Route } from '../http/route.js';
+import { accountRoutes } from '../identity/account-routes.js';
 import { authRoutes } from '../identity/auth-routes.js';
 import { accessTokenSigningKey } from '../identity/sessions.js';
+import { twoFactorRoutes } from '../identity/two-factor-routes.js';
 import type { Logger } from '../logging/logger.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { MasterKeyring } from '../secrets/master-keyring.js';
@@ -52,7 +54,21 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
     ...healthRoutes(options),
     metricsRoute({ registry, token: options.config.metricsToken }),
     ...(authRoutes({ database: options.database, signingKey }) as Route[]),
+    ...(accountRoutes({
+      database: options.database,
+      mailer: options.mailer,
+      signingKey,
+      publicUrl: options.config.publicUrl,
+      logger,
+      counters: options.counters,
+    }) as Route[]),
     ...(auditRoutes({ database: options.database, signingKey }) as Route[]),
+    ...(twoFactorRoutes({
+      database: options.database,
+      signingKey,
+      keyring: options.keyring,
+      mailer: options.mailer,
+    }) as Route[]),
     ...(teamRoutes({
       database: options.database,
       signingKey,

@@ -20,6 +20,7 @@ export const errorStatus = {
   already_member: 409,
   last_admin: 409,
   owner_cannot_leave: 409,
+  owner_must_transfer: 409,
   invitation_invalid: 400,
   payload_too_large: 413,
   unsupported_media_type: 415,
@@ -53,6 +54,26 @@ export const errorStatus = {
   // Outgoing email (services/src/mail): the mail server refused the login or the message, could not
   // be reached, or the mail directory could not be written. The upstream failed, not the caller.
   mail_failed: 502,
+
+  // Two-factor authentication (services/src/identity/two-factor-routes.ts).
+  // At login, the second step: the code is wrong, malformed or was already used (401), or the
+  // challenge from the password step is unknown, expired, used or out of attempts (401: log in again).
+  two_factor_invalid: 401,
+  two_factor_challenge_expired: 401,
+  // Signed in, confirming a change (disabling 2FA, new recovery codes) with a wrong password or code.
+  // 403 rather than 401: the session is fine, so a client must not refresh its token and retry.
+  reauthentication_failed: 403,
+  two_factor_not_enabled: 409,
+  two_factor_already_enabled: 409,
+  // Email codes as a second factor need an address the user has proven they read.
+  two_factor_email_unverified: 409,
+
+  // Account flows (services/src/identity/account-routes.ts). A mailed token (email verification,
+  // password reset, email change) that is unknown, expired or already used: one code for all three,
+  // so a caller learns nothing about tokens it does not hold.
+  token_invalid: 400,
+  // Asking for a new verification email for an address that is already verified.
+  email_already_verified: 409,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;

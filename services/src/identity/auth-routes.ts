@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { appendAuditEntry, recordAudit } from '../audit/index.js';
 import { TollgateError } from '../errors/tollgate-error.js';
 import { defineRoute } from '../http/route.js';
-import type { Database } from '../storage/database.js';
+import type { Database, Queryable } from '../storage/database.js';
 import { authenticate, clientOf } from './authenticate.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import {
@@ -13,6 +13,7 @@ import {
   revokeSession,
   type SessionTokens,
 } from './sessions.js';
+import { issueLoginChallenge, loadTwoFactorSettings, loginMethods } from './two-factor-store.js';
 import { findLoginByEmail, findUserById, type User } from './users.js';
 
 export interface AuthRouteOptions {
@@ -30,7 +31,8 @@ const userSchema = z.object({
   created_at: z.string(),
 });
 
-const tokensSchema = z.object({
+/** The body of every answer that opens a session (also the second login step's, two-factor-routes.ts). */
+export const tokensSchema = z.object({
   token_type: z.literal('Bearer'),
   access_token: z.string(),
   expires_in: z.number().int().describe('Seconds until the access token expires'),
@@ -51,7 +53,7 @@ function userBody(user: User): z.infer<typeof userSchema> {
   };
 }
 
-function tokensBody(tokens: SessionTokens, user: User): z.infer<typeof tokensSchema> {
+export function tokensBody(tokens: SessionTokens, user: User): z.infer<typeof tokensSchema> {
   return {
     token_type: 'Bearer',
     access_token: tokens.accessToken,
@@ -63,10 +65,26 @@ function tokensBody(tokens: SessionTokens, user: User): z.infer<typeof tokensSch
   };
 }
 
+const twoFactorRequiredSchema = z.object({
+  two_factor_required: z.literal(true),
+  challenge: z
+    .string()
+    .describe('Single use, for 5 minutes: send it with a code to POST /v1/auth/login/2fa. Not a session.'),
+  challenge_expires_at: z.string(),
+  methods: z
+    .array(z.enum(['totp', 'recovery_code', 'email']))
+    .describe('The second factors that can complete this login; for `email`, POST /v1/auth/login/2fa/email first'),
+});
+
 const invalidCredentials = () =>
   new TollgateError('invalid_credentials', 'the email or the password is wrong', {
     hint: 'check both, or reset your password',
   });
+
+/** Stores the password under today's hashing parameters (after it matched a weaker hash). */
+async function rehashPassword(tx: Queryable, userId: string, password: string): Promise<void> {
+  await tx.query('UPDATE users SET password_hash = $2 WHERE id = $1', [userId, await hashPassword(password)]);
+}
 
 /** A real hash to verify against when the email is unknown, so both failures take the same time. */
 let decoyHash: Promise<string> | undefined;
@@ -80,10 +98,18 @@ export function authRoutes(options: AuthRouteOptions) {
       operationId: 'login',
       summary: 'Log in with email and password',
       description:
-        'Answers the same 401 `invalid_credentials` for an unknown email and a wrong password, in the same time.',
+        'Answers the same 401 `invalid_credentials` for an unknown email and a wrong password, in the same time. ' +
+        'For an account with two-factor authentication, a right password opens no session: the answer is ' +
+        '`{"two_factor_required": true, "challenge": "tgc_...", "methods": [...]}`, and POST /v1/auth/login/2fa ' +
+        'with the challenge and a code completes the login.',
       tags: ['auth'],
       body: z.object({ email: z.string().min(3).max(320), password: z.string().min(1).max(1024) }),
-      responses: { 200: { description: 'Signed in', schema: tokensSchema } },
+      responses: {
+        200: {
+          description: 'Signed in, or (two_factor_required) the password was right and a second factor is needed',
+          schema: z.union([tokensSchema, twoFactorRequiredSchema]),
+        },
+      },
       handler: async (ctx, { body }) => {
         const client = clientOf(ctx);
         const found = await findLoginByEmail(database, body.email);
@@ -104,14 +130,39 @@ export function authRoutes(options: AuthRouteOptions) {
           throw invalidCredentials();
         }
         const user = found.user;
+        const methods = loginMethods(await loadTwoFactorSettings(database, user.id));
+        if (methods.length > 0) {
+          // The password is proven, but no session yet: the challenge carries that proof to the second step.
+          const issued = await database.transaction(async (tx) => {
+            if (check.needsRehash) await rehashPassword(tx, user.id, body.password);
+            const challenge = await issueLoginChallenge(tx, user.id);
+            // Recorded apart from auth.login: a right password never followed by a second factor is
+            // how an owner learns that someone else knows it.
+            await appendAuditEntry(tx, {
+              actorUserId: user.id,
+              actorLabel: user.email,
+              action: 'auth.two_factor_challenge_issued',
+              outcome: 'success',
+              targetType: 'user',
+              targetId: user.id,
+              ip: client.ip,
+              userAgent: client.userAgent,
+              requestId: ctx.state.requestId,
+              details: { methods },
+            });
+            return challenge;
+          });
+          ctx.body = {
+            two_factor_required: true,
+            challenge: issued.challenge,
+            challenge_expires_at: issued.expiresAt.toISOString(),
+            methods,
+          } satisfies z.infer<typeof twoFactorRequiredSchema>;
+          return;
+        }
         const tokens = await database.transaction(async (tx) => {
           const created = await createSession(tx, { userId: user.id, client, signingKey });
-          if (check.needsRehash) {
-            await tx.query('UPDATE users SET password_hash = $2 WHERE id = $1', [
-              user.id,
-              await hashPassword(body.password),
-            ]);
-          }
+          if (check.needsRehash) await rehashPassword(tx, user.id, body.password);
           await appendAuditEntry(tx, {
             actorUserId: user.id,
             actorLabel: user.email,
