@@ -50,12 +50,14 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
   const registry = options.registry ?? createMetricsRegistry();
   const logger = options.logger.child({ component: 'api' });
   const signingKey = accessTokenSigningKey(options.keyring);
+  const auditKey = options.keyring.deriveKey('audit-email-pseudonyms');
   const routes: Route[] = [
     ...healthRoutes(options),
     metricsRoute({ registry, token: options.config.metricsToken }),
-    ...(authRoutes({ database: options.database, signingKey }) as Route[]),
+    ...(authRoutes({ database: options.database, signingKey, auditKey, counters: options.counters }) as Route[]),
     ...(accountRoutes({
       database: options.database,
+      auditKey,
       mailer: options.mailer,
       signingKey,
       publicUrl: options.config.publicUrl,
@@ -71,6 +73,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
     }) as Route[]),
     ...(teamRoutes({
       database: options.database,
+      auditKey,
       signingKey,
       mailer: options.mailer,
       publicUrl: options.config.publicUrl,

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import { TollgateError } from '../errors/tollgate-error.js';
 import type { Database, Queryable } from '../storage/database.js';
@@ -465,4 +465,20 @@ export async function listAuditEntries(db: Queryable, filter: AuditEntryFilter =
     params,
   );
   return result.rows.map(toEntry);
+}
+
+/**
+ * Audit entries name people by account id (`user:<id>`), never by email, so erasing an account
+ * (which blanks the email beside the id) leaves the kept entries pseudonymous. Emails that are not
+ * an account (a failed login's typed address, an invitee) are stored as this keyed hash: entries
+ * about the same address can still be matched, but the address cannot be read back without the
+ * master key.
+ */
+export function emailPseudonym(key: Buffer, email: string): string {
+  return `email:${createHmac('sha256', key).update(email.trim().toLowerCase()).digest('hex').slice(0, 32)}`;
+}
+
+/** How an audit entry names a user who acts. */
+export function userLabel(userId: string): string {
+  return `user:${userId}`;
 }

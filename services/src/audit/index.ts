@@ -7,8 +7,10 @@ export {
   appendAuditEntry,
   auditOutcomes,
   canonicalJson,
+  emailPseudonym,
   genesisHash,
   listAuditEntries,
   recordAudit,
+  userLabel,
   verifyAuditChain,
 } from './audit-log.js';

@@ -5,7 +5,10 @@ import { createMemoryCounterStore } from './memory-counter-store.js';
 import { openRedisCounterStore } from './redis-counter-store.js';
 
 /** Opens the configured counter store: Redis, Redis Cluster, or process memory. */
-export async function openCounterStore(config: CounterConfig, options: { logger: Logger }): Promise<CounterStore> {
+export async function openCounterStore(
+  config: CounterConfig,
+  options: { logger: Logger; keyPrefix?: string },
+): Promise<CounterStore> {
   if (config.driver === 'memory') return createMemoryCounterStore();
-  return openRedisCounterStore(config, { logger: options.logger });
+  return openRedisCounterStore(config, options);
 }

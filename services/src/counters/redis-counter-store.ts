@@ -18,6 +18,8 @@ type RedisClient = (Redis | Cluster) & {
 
 export interface RedisCounterStoreOptions {
   logger: Logger;
+  /** Put before every key, so several installations (or test runs) can share one Redis. */
+  keyPrefix?: string;
   /** How long a health check waits for PONG, in milliseconds. */
   pingTimeoutMs?: number;
   /** How long start-up waits for the first connection before going on without it. */
@@ -61,9 +63,10 @@ export async function openRedisCounterStore(
 ): Promise<CounterStore> {
   const client =
     config.driver === 'redis'
-      ? new Redis(config.url, clientOptions)
+      ? new Redis(config.url, { ...clientOptions, ...(options.keyPrefix ? { keyPrefix: options.keyPrefix } : {}) })
       : new Cluster(config.nodes, {
           enableOfflineQueue: false,
+          ...(options.keyPrefix ? { keyPrefix: options.keyPrefix } : {}),
           redisOptions: clientOptions,
           clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
         });

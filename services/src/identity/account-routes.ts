@@ -1,7 +1,7 @@
 import type { TLSSocket } from 'node:tls';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { appendAuditEntry, recordAudit } from '../audit/index.js';
+import { appendAuditEntry, emailPseudonym, recordAudit, userLabel } from '../audit/index.js';
 import type { CounterStore } from '../counters/counter-store.js';
 import { TollgateError } from '../errors/tollgate-error.js';
 import { defineRoute } from '../http/route.js';
@@ -23,6 +23,8 @@ import { createUserWithPassword, findLoginByEmail, findUserById, normalizeEmail,
 
 export interface AccountRouteOptions {
   database: Database;
+  /** Key of the email pseudonyms in audit entries (emailPseudonym). */
+  auditKey: Buffer;
   mailer: Mailer;
   /** HS256 key for access tokens, derived from the master key. */
   signingKey: Buffer;
@@ -233,7 +235,7 @@ export function accountRoutes(options: AccountRouteOptions) {
       if (email === undefined) return undefined;
       await appendAuditEntry(tx, {
         actorUserId: grant.userId,
-        actorLabel: email,
+        actorLabel: userLabel(grant.userId),
         action: 'user.email_verified',
         outcome: 'success',
         targetType: 'user',
@@ -287,7 +289,7 @@ export function accountRoutes(options: AccountRouteOptions) {
               const issued = await issueAccountToken(tx, { userId: user.id, purpose: 'verify_email' });
               await appendAuditEntry(tx, {
                 actorUserId: user.id,
-                actorLabel: user.email,
+                actorLabel: userLabel(user.id),
                 action: 'user.signed_up',
                 outcome: 'success',
                 targetType: 'user',
@@ -375,7 +377,7 @@ export function accountRoutes(options: AccountRouteOptions) {
           const issued = await issueAccountToken(tx, { userId: caller.user.id, purpose: 'verify_email' });
           await appendAuditEntry(tx, {
             actorUserId: caller.user.id,
-            actorLabel: caller.user.email,
+            actorLabel: userLabel(caller.user.id),
             action: 'user.email_verification_requested',
             outcome: 'success',
             targetType: 'user',
@@ -434,7 +436,7 @@ export function accountRoutes(options: AccountRouteOptions) {
             action: 'user.password_reset_requested',
             outcome: 'failure',
             targetType: 'email',
-            targetId: email.toLowerCase(),
+            targetId: emailPseudonym(options.auditKey, email),
             ...audit,
             details: { reason: 'unknown_email' },
           });
@@ -484,7 +486,7 @@ export function accountRoutes(options: AccountRouteOptions) {
           await revokeAccountTokens(tx, { userId: user.id, purposes: ['reset_password', 'change_email'] });
           await appendAuditEntry(tx, {
             actorUserId: user.id,
-            actorLabel: user.email,
+            actorLabel: userLabel(user.id),
             action: 'user.password_reset',
             outcome: 'success',
             targetType: 'user',
@@ -516,7 +518,7 @@ export function accountRoutes(options: AccountRouteOptions) {
           await tx.query('UPDATE users SET name = $2, updated_at = now() WHERE id = $1', [caller.user.id, body.name]);
           await appendAuditEntry(tx, {
             actorUserId: caller.user.id,
-            actorLabel: caller.user.email,
+            actorLabel: userLabel(caller.user.id),
             action: 'user.profile_updated',
             outcome: 'success',
             targetType: 'user',
@@ -550,7 +552,7 @@ export function accountRoutes(options: AccountRouteOptions) {
         const client = clientOf(ctx);
         const audit = {
           actorUserId: caller.user.id,
-          actorLabel: caller.user.email,
+          actorLabel: userLabel(caller.user.id),
           targetType: 'user',
           targetId: caller.user.id,
           ip: client.ip,
@@ -584,7 +586,7 @@ export function accountRoutes(options: AccountRouteOptions) {
             ...audit,
             action: 'user.email_change_requested',
             outcome: 'failure',
-            details: { new_email: newEmail, reason: 'email_taken' },
+            details: { new_email: emailPseudonym(options.auditKey, newEmail), reason: 'email_taken' },
           });
           await mailer.send(changeEmailTakenMail(taken.user.email));
         } else {
@@ -594,7 +596,7 @@ export function accountRoutes(options: AccountRouteOptions) {
               ...audit,
               action: 'user.email_change_requested',
               outcome: 'success',
-              details: { new_email: newEmail },
+              details: { new_email: emailPseudonym(options.auditKey, newEmail) },
             });
             return issued.token;
           });
@@ -642,7 +644,7 @@ export function accountRoutes(options: AccountRouteOptions) {
           });
           await appendAuditEntry(tx, {
             actorUserId: caller.user.id,
-            actorLabel: oldEmail,
+            actorLabel: userLabel(caller.user.id),
             action: 'user.email_changed',
             outcome: 'success',
             targetType: 'user',

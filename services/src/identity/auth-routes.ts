@@ -1,8 +1,10 @@
 import { z } from 'zod';
-import { appendAuditEntry, recordAudit } from '../audit/index.js';
+import { appendAuditEntry, emailPseudonym, recordAudit, userLabel } from '../audit/index.js';
+import type { CounterStore } from '../counters/counter-store.js';
 import { TollgateError } from '../errors/tollgate-error.js';
 import { defineRoute } from '../http/route.js';
 import type { Database, Queryable } from '../storage/database.js';
+import { clearLoginFailures, guardLogin, recordLoginFailure } from './abuse-limits.js';
 import { authenticate, clientOf } from './authenticate.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import {
@@ -20,6 +22,10 @@ export interface AuthRouteOptions {
   database: Database;
   /** HS256 key for access tokens, derived from the master key. */
   signingKey: Buffer;
+  /** Key of the email pseudonyms in audit entries (emailPseudonym). */
+  auditKey: Buffer;
+  /** With it, login attempts count against the abuse limits (abuse-limits.ts). */
+  counters?: CounterStore;
 }
 
 const userSchema = z.object({
@@ -112,23 +118,26 @@ export function authRoutes(options: AuthRouteOptions) {
       },
       handler: async (ctx, { body }) => {
         const client = clientOf(ctx);
+        if (options.counters) await guardLogin(options.counters, { ip: client.ip, email: body.email });
         const found = await findLoginByEmail(database, body.email);
         decoyHash ??= hashPassword('decoy password that matches nothing');
         const check = await verifyPassword(body.password, found?.passwordHash ?? (await decoyHash));
         if (!found?.passwordHash || !check.ok) {
           await recordAudit(database, {
             ...(found ? { actorUserId: found.user.id } : {}),
-            actorLabel: found ? found.user.email : 'anonymous',
+            actorLabel: found ? userLabel(found.user.id) : 'anonymous',
             action: 'auth.login_failed',
             outcome: 'failure',
             targetType: 'email',
-            targetId: body.email.trim().toLowerCase(),
+            targetId: emailPseudonym(options.auditKey, body.email),
             ip: client.ip,
             userAgent: client.userAgent,
             requestId: ctx.state.requestId,
           });
+          if (options.counters) await recordLoginFailure(options.counters, { email: body.email });
           throw invalidCredentials();
         }
+        if (options.counters) await clearLoginFailures(options.counters, { email: body.email });
         const user = found.user;
         const methods = loginMethods(await loadTwoFactorSettings(database, user.id));
         if (methods.length > 0) {
@@ -140,7 +149,7 @@ export function authRoutes(options: AuthRouteOptions) {
             // how an owner learns that someone else knows it.
             await appendAuditEntry(tx, {
               actorUserId: user.id,
-              actorLabel: user.email,
+              actorLabel: userLabel(user.id),
               action: 'auth.two_factor_challenge_issued',
               outcome: 'success',
               targetType: 'user',
@@ -165,7 +174,7 @@ export function authRoutes(options: AuthRouteOptions) {
           if (check.needsRehash) await rehashPassword(tx, user.id, body.password);
           await appendAuditEntry(tx, {
             actorUserId: user.id,
-            actorLabel: user.email,
+            actorLabel: userLabel(user.id),
             action: 'auth.login',
             outcome: 'success',
             targetType: 'session',
@@ -238,7 +247,7 @@ export function authRoutes(options: AuthRouteOptions) {
           await revokeSession(tx, { userId: caller.user.id, sessionId: caller.sessionId, reason: 'logout' });
           await appendAuditEntry(tx, {
             actorUserId: caller.user.id,
-            actorLabel: caller.user.email,
+            actorLabel: userLabel(caller.user.id),
             action: 'auth.logout',
             outcome: 'success',
             targetType: 'session',
@@ -265,7 +274,7 @@ export function authRoutes(options: AuthRouteOptions) {
           const count = await revokeAllSessions(tx, { userId: caller.user.id });
           await appendAuditEntry(tx, {
             actorUserId: caller.user.id,
-            actorLabel: caller.user.email,
+            actorLabel: userLabel(caller.user.id),
             action: 'auth.logout_everywhere',
             outcome: 'success',
             targetType: 'user',
@@ -349,7 +358,7 @@ export function authRoutes(options: AuthRouteOptions) {
           if (done) {
             await appendAuditEntry(tx, {
               actorUserId: caller.user.id,
-              actorLabel: caller.user.email,
+              actorLabel: userLabel(caller.user.id),
               action: 'auth.session_revoked',
               outcome: 'success',
               targetType: 'session',

@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { recordAudit } from '../audit/index.js';
+import { recordAudit, userLabel } from '../audit/index.js';
 import { TollgateError } from '../errors/tollgate-error.js';
 import type { Database } from '../storage/database.js';
 import { type Caller, clientOf } from './authenticate.js';
@@ -30,7 +30,7 @@ export async function authorize(
   const client = clientOf(ctx);
   await recordAudit(options.database, {
     actorUserId: caller.user.id,
-    actorLabel: caller.user.email,
+    actorLabel: userLabel(caller.user.id),
     action: 'authz.denied',
     outcome: 'denied',
     ...(options.target ? { targetType: options.target.type, targetId: options.target.id } : {}),

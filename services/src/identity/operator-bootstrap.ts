@@ -59,7 +59,6 @@ export async function bootstrapFirstOperator(
       outcome: 'success',
       targetType: 'user',
       targetId: user.id,
-      details: { email: user.email },
     });
     return { user, tokens };
   });

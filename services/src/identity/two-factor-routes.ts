@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { type AuditEntryInput, appendAuditEntry } from '../audit/index.js';
+import { type AuditEntryInput, appendAuditEntry, userLabel } from '../audit/index.js';
 import { TollgateError } from '../errors/tollgate-error.js';
 import { defineRoute } from '../http/route.js';
 import type { Mailer } from '../mail/mailer.js';
@@ -84,7 +84,7 @@ function callerAudit(ctx: Context, caller: Caller): Omit<AuditEntryInput, 'actio
   const client = clientOf(ctx);
   return {
     actorUserId: caller.user.id,
-    actorLabel: caller.user.email,
+    actorLabel: userLabel(caller.user.id),
     targetType: 'user',
     targetId: caller.user.id,
     ip: client.ip,
@@ -454,7 +454,7 @@ export function twoFactorRoutes(options: TwoFactorRouteOptions) {
           const methods = loginMethods(settings);
           const audit = {
             actorUserId: challenge.userId,
-            actorLabel: user?.email ?? 'anonymous',
+            actorLabel: user ? userLabel(user.id) : 'anonymous',
             ip: client.ip,
             userAgent: client.userAgent,
             requestId: ctx.state.requestId,

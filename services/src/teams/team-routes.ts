@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { type AuditEntryInput, appendAuditEntry } from '../audit/index.js';
+import { type AuditEntryInput, appendAuditEntry, emailPseudonym, userLabel } from '../audit/index.js';
 import { TollgateError } from '../errors/tollgate-error.js';
 import { defineRoute } from '../http/route.js';
 import { authenticate, type Caller, clientOf } from '../identity/authenticate.js';
@@ -25,6 +25,8 @@ import {
 
 export interface TeamRouteOptions {
   database: Database;
+  /** Key of the email pseudonyms in audit entries (emailPseudonym). */
+  auditKey: Buffer;
   signingKey: Buffer;
   mailer: Mailer;
   /** Base of links in emails; the request's origin when unset. */
@@ -95,7 +97,7 @@ function audit(
   const client = clientOf(ctx);
   return {
     actorUserId: caller.user.id,
-    actorLabel: caller.user.email,
+    actorLabel: userLabel(caller.user.id),
     ip: client.ip,
     ...(client.userAgent ? { userAgent: client.userAgent } : {}),
     requestId: ctx.state.requestId,
@@ -245,7 +247,7 @@ export function teamRoutes(options: TeamRouteOptions) {
               targetType: 'invitation',
               targetId: created.id,
               teamId: team.id,
-              details: { email: body.email, role: body.role },
+              details: { email: emailPseudonym(options.auditKey, body.email), role: body.role },
             }),
           );
           return created;

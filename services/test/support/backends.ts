@@ -79,7 +79,11 @@ export function testCounterConfig(): CounterConfig {
 }
 
 export async function openTestCounters(): Promise<Disposable<CounterStore>> {
-  const counters = await openCounterStore(testCounterConfig(), { logger: silentLogger() });
+  // A prefix per store: test files run in parallel against one Redis and must not share limits.
+  const counters = await openCounterStore(testCounterConfig(), {
+    logger: silentLogger(),
+    keyPrefix: `${uniqueName('test')}:`,
+  });
   return { value: counters, dispose: () => counters.close() };
 }
 
