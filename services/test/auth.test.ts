@@ -110,6 +110,17 @@ describe(`password login over HTTP (${expectedDatabaseDriver})`, () => {
     expect(everything.rows.map((row) => row.row).join('')).not.toContain('@example.com');
   });
 
+  it('locks an account after five wrong passwords, even against the right one, with Retry-After', async () => {
+    const account = await newAccount();
+    for (let attempt = 0; attempt < 5; attempt++) {
+      expect((await post('/v1/auth/login', { email: account.email, password: 'wrong password here' })).status).toBe(401);
+    }
+    const locked = await post('/v1/auth/login', { email: account.email, password });
+    expect(locked.status).toBe(429);
+    expect(locked.headers.get('retry-after')).toBe('60');
+    expect(((await locked.json()) as { error: { code: string } }).error.code).toBe('rate_limited');
+  });
+
   it('refuses requests without a valid bearer token', async () => {
     const none = await fetch(`${server.url}/v1/me`);
     expect(none.status).toBe(401);

@@ -44,6 +44,9 @@ export function errorHandler(options: { logger: Logger; notFound?: { code: Error
       const requestId = ctx.state.requestId;
       if (isTollgateError(error)) {
         ctx.status = error.status;
+        // RFC 9110 section 10.2.3: tell a refused client when to come back.
+        const retryAfter = error.details?.retry_after_seconds;
+        if (typeof retryAfter === 'number') ctx.set('Retry-After', String(retryAfter));
         ctx.body = errorBody(error.code, error.message, requestId, error.details);
         if (error.status >= 500) options.logger.error({ err: error, requestId }, error.message);
         return;
