@@ -15,6 +15,7 @@ import { requestId } from '../http/request-id.js';
 import { defineRoute, mountRoutes, type Route } from '../http/route.js';
 import { accountRoutes } from '../identity/account-routes.js';
 import { authRoutes } from '../identity/auth-routes.js';
+import { privacyRoutes } from '../identity/privacy-routes.js';
 import { accessTokenSigningKey } from '../identity/sessions.js';
 import { twoFactorRoutes } from '../identity/two-factor-routes.js';
 import type { Logger } from '../logging/logger.js';
@@ -65,6 +66,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       counters: options.counters,
     }) as Route[]),
     ...(auditRoutes({ database: options.database, signingKey }) as Route[]),
+    ...(privacyRoutes({ database: options.database, signingKey }) as Route[]),
     ...(twoFactorRoutes({
       database: options.database,
       signingKey,
