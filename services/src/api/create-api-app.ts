@@ -21,6 +21,7 @@ import { twoFactorRoutes } from '../identity/two-factor-routes.js';
 import type { Logger } from '../logging/logger.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { MasterKeyring } from '../secrets/master-keyring.js';
+import { secretsRoutes } from '../secrets/secrets-routes.js';
 import type { Database } from '../storage/database.js';
 import { teamRoutes } from '../teams/team-routes.js';
 import { tollgateVersion } from '../version.js';
@@ -67,6 +68,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
     }) as Route[]),
     ...(auditRoutes({ database: options.database, signingKey }) as Route[]),
     ...(privacyRoutes({ database: options.database, signingKey }) as Route[]),
+    ...(secretsRoutes({ database: options.database, signingKey, keyring: options.keyring }) as Route[]),
     ...(twoFactorRoutes({
       database: options.database,
       signingKey,
