@@ -62,6 +62,8 @@ describe(`tollgate teams (${expectedDatabaseDriver})`, () => {
     const message = await readFile(join(dir, 'mail', files[0] ?? ''), 'utf8');
     expect(message).toMatch(/^To: grace@example.com/m);
     expect(message).toMatch(/tollgate teams accept tgi_[A-Za-z0-9_-]{43}/);
+    // The link points at this server, never at a header the sender chose.
+    expect(message).toMatch(/POST http:\/\/127\.0\.0\.1:\d+\/v1\/invitations\/accept/);
   });
 
   it('switches only to a team you can see', async () => {

@@ -29,6 +29,24 @@ async function refusal(promise: Promise<unknown>): Promise<TollgateError | undef
   );
 }
 
+describe('abuse limits without a counter store', () => {
+  it('refuse with limiter_unavailable instead of letting guesses through', async () => {
+    const broken: CounterStore = {
+      driver: 'redis',
+      location: 'unreachable',
+      increment: () => Promise.reject(new Error("Stream isn't writeable")),
+      get: () => Promise.reject(new Error('down')),
+      remainingMs: () => Promise.reject(new Error('down')),
+      delete: () => Promise.reject(new Error('down')),
+      ping: () => Promise.reject(new Error('down')),
+      close: async () => {},
+    };
+    const refused = await refusal(guardLogin(broken, { ip: '192.0.2.1', email: 'a@example.com' }));
+    expect(refused?.code).toBe('limiter_unavailable');
+    expect(refused?.status).toBe(503);
+  });
+});
+
 describe(`abuse limits (${expectedCounterDriver})`, () => {
   it('lock an account after five failures in a row, for longer each time, and unlock on success', async () => {
     const email = `victim.${unique()}@example.com`;

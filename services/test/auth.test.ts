@@ -113,7 +113,9 @@ describe(`password login over HTTP (${expectedDatabaseDriver})`, () => {
   it('locks an account after five wrong passwords, even against the right one, with Retry-After', async () => {
     const account = await newAccount();
     for (let attempt = 0; attempt < 5; attempt++) {
-      expect((await post('/v1/auth/login', { email: account.email, password: 'wrong password here' })).status).toBe(401);
+      expect((await post('/v1/auth/login', { email: account.email, password: 'wrong password here' })).status).toBe(
+        401,
+      );
     }
     const locked = await post('/v1/auth/login', { email: account.email, password });
     expect(locked.status).toBe(429);

@@ -30,6 +30,21 @@ const keys = {
   accountIp: (ip: string) => `abuse:account-ip:${ip}`,
 };
 
+/**
+ * Runs counter operations; a counter store that cannot answer refuses the request with 503
+ * `limiter_unavailable` (fail closed: sign-in is not left unbraked while Redis is away).
+ */
+async function withCounters<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof TollgateError) throw error;
+    throw new TollgateError('limiter_unavailable', 'the rate limiter cannot be reached; try again shortly', {
+      cause: error,
+    });
+  }
+}
+
 function tooMany(message: string, retryAfterMs: number): TollgateError {
   return new TollgateError('rate_limited', message, {
     details: { retry_after_seconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) },
@@ -39,37 +54,48 @@ function tooMany(message: string, retryAfterMs: number): TollgateError {
 
 /** Call before checking a password: refuses while the address is over its rate or the account is locked. */
 export async function guardLogin(counters: CounterStore, input: { ip: string; email: string }): Promise<void> {
-  const { limit, windowMs } = abuseLimits.loginPerIp;
-  const attempts = await counters.increment(keys.loginIp(input.ip), 1, windowMs);
-  if (attempts > limit) {
-    throw tooMany('too many login attempts from this address', await counters.remainingMs(keys.loginIp(input.ip)));
-  }
-  const lockedFor = await counters.remainingMs(keys.lock(input.email));
-  if (lockedFor > 0) throw tooMany('too many failed logins for this account; it is locked for a while', lockedFor);
+  return withCounters(async () => {
+    const { limit, windowMs } = abuseLimits.loginPerIp;
+    const attempts = await counters.increment(keys.loginIp(input.ip), 1, windowMs);
+    if (attempts > limit) {
+      throw tooMany('too many login attempts from this address', await counters.remainingMs(keys.loginIp(input.ip)));
+    }
+    const lockedFor = await counters.remainingMs(keys.lock(input.email));
+    if (lockedFor > 0) throw tooMany('too many failed logins for this account; it is locked for a while', lockedFor);
+  });
 }
 
 /** Counts a failed login; from the fifth in a row the account is locked, a little longer each time. */
 export async function recordLoginFailure(counters: CounterStore, input: { email: string }): Promise<void> {
-  const failures = await counters.increment(keys.failures(input.email), 1, abuseLimits.failureMemoryMs);
-  if (failures < abuseLimits.failuresBeforeLock) return;
-  const lockMs = Math.min(
-    abuseLimits.firstLockMs * 2 ** (failures - abuseLimits.failuresBeforeLock),
-    abuseLimits.longestLockMs,
-  );
-  await counters.delete(keys.lock(input.email));
-  await counters.increment(keys.lock(input.email), 1, lockMs);
+  return withCounters(async () => {
+    const failures = await counters.increment(keys.failures(input.email), 1, abuseLimits.failureMemoryMs);
+    if (failures < abuseLimits.failuresBeforeLock) return;
+    const lockMs = Math.min(
+      abuseLimits.firstLockMs * 2 ** (failures - abuseLimits.failuresBeforeLock),
+      abuseLimits.longestLockMs,
+    );
+    await counters.delete(keys.lock(input.email));
+    await counters.increment(keys.lock(input.email), 1, lockMs);
+  });
 }
 
 /** A successful login forgets the failures. */
 export async function clearLoginFailures(counters: CounterStore, input: { email: string }): Promise<void> {
-  await Promise.all([counters.delete(keys.failures(input.email)), counters.delete(keys.lock(input.email))]);
+  return withCounters(async () => {
+    await Promise.all([counters.delete(keys.failures(input.email)), counters.delete(keys.lock(input.email))]);
+  });
 }
 
 /** Call before a sign-up or a password-reset request. */
 export async function guardAccountRequest(counters: CounterStore, input: { ip: string }): Promise<void> {
-  const { limit, windowMs } = abuseLimits.accountRequestsPerIp;
-  const count = await counters.increment(keys.accountIp(input.ip), 1, windowMs);
-  if (count > limit) {
-    throw tooMany('too many account requests from this address', await counters.remainingMs(keys.accountIp(input.ip)));
-  }
+  return withCounters(async () => {
+    const { limit, windowMs } = abuseLimits.accountRequestsPerIp;
+    const count = await counters.increment(keys.accountIp(input.ip), 1, windowMs);
+    if (count > limit) {
+      throw tooMany(
+        'too many account requests from this address',
+        await counters.remainingMs(keys.accountIp(input.ip)),
+      );
+    }
+  });
 }

@@ -1,9 +1,9 @@
-import type { TLSSocket } from 'node:tls';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { appendAuditEntry, emailPseudonym, recordAudit, userLabel } from '../audit/index.js';
 import type { CounterStore } from '../counters/counter-store.js';
 import { TollgateError } from '../errors/tollgate-error.js';
+import { linkBase } from '../http/link-base.js';
 import { defineRoute } from '../http/route.js';
 import type { Logger } from '../logging/logger.js';
 import type { Mailer, OutgoingMail } from '../mail/mailer.js';
@@ -95,16 +95,6 @@ function checkPasswordPolicy(password: string, context: { email: string; name?: 
       details: { issues: problems.map((message) => ({ path: 'password', message })) },
     });
   }
-}
-
-/** The base of links in emails: the configured public URL, else the local address the request reached. */
-function linkBase(ctx: Context, publicUrl: string | undefined): string {
-  if (publicUrl) return publicUrl.replace(/\/+$/, '');
-  const socket = ctx.req.socket;
-  const address = (socket.localAddress ?? '127.0.0.1').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
-  const host = address.includes(':') ? `[${address}]` : address;
-  const protocol = (socket as Partial<TLSSocket>).encrypted ? 'https' : 'http';
-  return `${protocol}://${host}:${socket.localPort}`;
 }
 
 const hours = (ms: number) => Math.round(ms / (60 * 60 * 1000));

@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { type AuditEntryInput, appendAuditEntry, emailPseudonym, userLabel } from '../audit/index.js';
 import { TollgateError } from '../errors/tollgate-error.js';
+import { linkBase } from '../http/link-base.js';
 import { defineRoute } from '../http/route.js';
 import { authenticate, type Caller, clientOf } from '../identity/authenticate.js';
 import { authorize } from '../identity/authorize.js';
@@ -252,7 +253,7 @@ export function teamRoutes(options: TeamRouteOptions) {
           );
           return created;
         });
-        const base = options.publicUrl ?? ctx.origin;
+        const base = linkBase(ctx, options.publicUrl);
         await mailer.send({
           to: body.email,
           subject: `You are invited to ${team.name} on Tollgate`,
@@ -362,6 +363,7 @@ export function teamRoutes(options: TeamRouteOptions) {
       responses: { 204: { description: 'Removed' } },
       handler: async (ctx) => {
         const userId = params(ctx).user ?? '';
+        if (!/^[0-9a-f-]{36}$/i.test(userId)) throw new TollgateError('not_found', 'no such member');
         // Leaving needs only membership; removing someone else needs members:manage.
         const { caller, team } = await teamAccess(ctx, options, (who) =>
           who.user.id === userId ? 'team:read' : 'members:manage',
