@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { generateSync } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiApp } from '../src/api/create-api-app.js';
 import { verifyAuditChain } from '../src/audit/index.js';
@@ -72,8 +73,8 @@ async function api(who: Account, method: string, path: string, body?: unknown): 
 
 /** The invitation token from the newest mail to `email`. */
 async function invitationTokenFor(email: string): Promise<string> {
-  const messages = (await mail.messages()).filter((message) => message.includes(email));
-  const token = /tollgate teams accept (tgi_[A-Za-z0-9_-]+)/.exec(messages.at(-1) ?? '')?.[1];
+  const messages = (await mail.parsed()).filter((message) => message.to === email);
+  const token = /tollgate teams accept (tgi_[A-Za-z0-9_-]+)/.exec(messages.at(-1)?.text ?? '')?.[1];
   if (!token) throw new Error(`no invitation mail for ${email}`);
   return token;
 }
@@ -265,5 +266,38 @@ describe(`invitations (${expectedDatabaseDriver})`, () => {
     const answer = await api(admin, 'POST', `/v1/teams/${team.id}/invitations`, { email: admin.email.toUpperCase() });
     expect(answer.status).toBe(409);
     expect(answer.body.error.code).toBe('already_member');
+  });
+});
+
+describe(`teams that require two-factor authentication (${expectedDatabaseDriver})`, () => {
+  async function enableTotp(who: Account): Promise<void> {
+    const enrol = await api(who, 'POST', '/v1/me/2fa/totp');
+    const confirmed = await api(who, 'POST', '/v1/me/2fa/totp/confirm', {
+      code: generateSync({ secret: enrol.body.secret }),
+    });
+    expect(confirmed.status).toBe(200);
+  }
+
+  it('let members without a second factor only see the team until they turn one on', async () => {
+    const [admin, developer] = await Promise.all([account('strict-admin'), account('strict-dev')]);
+    const team = (await api(admin, 'POST', '/v1/teams', { name: `Strict ${randomBytes(3).toString('hex')}` })).body;
+    await invite(admin, team.id, developer, 'developer');
+
+    const early = await api(admin, 'PATCH', `/v1/teams/${team.id}`, { require_two_factor: true });
+    expect(early.status).toBe(409);
+    expect(early.body.error.code).toBe('two_factor_not_enabled');
+
+    await enableTotp(admin);
+    const set = await api(admin, 'PATCH', `/v1/teams/${team.id}`, { require_two_factor: true });
+    expect(set.status).toBe(200);
+    expect(set.body.require_two_factor).toBe(true);
+
+    const blocked = await api(developer, 'GET', `/v1/teams/${team.id}/keys`);
+    expect(blocked.status).toBe(403);
+    expect(blocked.body.error.code).toBe('two_factor_required_by_team');
+    expect((await api(developer, 'GET', `/v1/teams/${team.id}`)).status).toBe(200);
+
+    await enableTotp(developer);
+    expect((await api(developer, 'GET', `/v1/teams/${team.id}/keys`)).status).toBe(200);
   });
 });

@@ -12,6 +12,7 @@ export const errorStatus = {
   refresh_token_reused: 401,
   payment_required: 402,
   forbidden: 403,
+  two_factor_required_by_team: 403,
   not_found: 404,
   route_not_found: 404,
   method_not_allowed: 405,

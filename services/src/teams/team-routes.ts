@@ -7,6 +7,7 @@ import { defineRoute } from '../http/route.js';
 import { authenticate, type Caller, clientOf } from '../identity/authenticate.js';
 import { authorize } from '../identity/authorize.js';
 import { isTeamPermission, type Membership, type Permission, teamRoles } from '../identity/permissions.js';
+import { loadTwoFactorSettings, loginMethods } from '../identity/two-factor-store.js';
 import { createApiKey, listApiKeys, revokeApiKey } from '../keys/api-keys.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { Database } from '../storage/database.js';
@@ -19,6 +20,7 @@ import {
   listMembers,
   listTeamsOf,
   removeMember,
+  setTwoFactorRequirement,
   type Team,
   transferOwnership,
   updateMember,
@@ -45,6 +47,7 @@ const teamSchema = z.object({
   name: z.string(),
   slug: z.string(),
   owner_user_id: z.string().nullable(),
+  require_two_factor: z.boolean(),
   created_at: z.string(),
 });
 
@@ -53,6 +56,7 @@ const teamBody = (team: Team) => ({
   name: team.name,
   slug: team.slug,
   owner_user_id: team.ownerUserId,
+  require_two_factor: team.requireTwoFactor,
   created_at: team.createdAt.toISOString(),
 });
 
@@ -79,10 +83,20 @@ async function teamAccess(
   if (!team || (!membership && caller.user.installationRole !== 'admin')) {
     throw new TollgateError('not_found', 'no such team');
   }
+  const needed = typeof permission === 'function' ? permission(caller) : permission;
+  // A team that requires two factors lets a member without one see it and leave it, nothing more.
+  if (team.requireTwoFactor && membership && needed !== 'team:read') {
+    const methods = loginMethods(await loadTwoFactorSettings(options.database, caller.user.id));
+    if (methods.length === 0) {
+      throw new TollgateError('two_factor_required_by_team', `${team.name} requires two-factor authentication`, {
+        hint: 'turn it on with `tollgate 2fa enable`, then try again',
+      });
+    }
+  }
   await authorize(ctx, {
     database: options.database,
     caller,
-    permission: typeof permission === 'function' ? permission(caller) : permission,
+    permission: needed,
     ...(membership ? { membership } : {}),
     teamId: team.id,
     target: { type: 'team', id: team.id },
@@ -166,6 +180,43 @@ export function teamRoutes(options: TeamRouteOptions) {
       handler: async (ctx) => {
         const { team } = await teamAccess(ctx, options, 'team:read');
         ctx.body = teamBody(team);
+      },
+    }),
+    defineRoute({
+      method: 'patch',
+      path: '/v1/teams/:team',
+      operationId: 'updateTeam',
+      summary: "Change the team's settings (team:manage)",
+      description: 'require_two_factor: members without a second factor can then only see the team and leave it.',
+      tags: ['teams'],
+      body: z.object({ require_two_factor: z.boolean() }),
+      responses: { 200: { description: 'The team', schema: teamSchema } },
+      handler: async (ctx, { body }) => {
+        const { caller, team } = await teamAccess(ctx, options, 'team:manage');
+        if (
+          body.require_two_factor &&
+          loginMethods(await loadTwoFactorSettings(database, caller.user.id)).length === 0
+        ) {
+          // Otherwise the admin would lock themselves out of the setting they just changed.
+          throw new TollgateError('two_factor_not_enabled', 'turn on two-factor authentication for yourself first', {
+            hint: 'tollgate 2fa enable',
+          });
+        }
+        await database.transaction(async (tx) => {
+          await setTwoFactorRequirement(tx, { teamId: team.id, required: body.require_two_factor });
+          await appendAuditEntry(
+            tx,
+            audit(ctx, caller, {
+              action: 'team.settings_changed',
+              outcome: 'success',
+              targetType: 'team',
+              targetId: team.id,
+              teamId: team.id,
+              details: { require_two_factor: body.require_two_factor },
+            }),
+          );
+        });
+        ctx.body = teamBody({ ...team, requireTwoFactor: body.require_two_factor });
       },
     }),
     defineRoute({

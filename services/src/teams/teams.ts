@@ -8,6 +8,8 @@ export interface Team {
   name: string;
   slug: string;
   ownerUserId: string | null;
+  /** Members without a second factor may not use the team (only see it and leave it). */
+  requireTwoFactor: boolean;
   createdAt: Date;
 }
 
@@ -26,6 +28,7 @@ interface TeamRow {
   name: string;
   slug: string;
   owner_user_id: string | null;
+  require_two_factor: boolean;
   created_at: Date;
 }
 
@@ -34,6 +37,7 @@ const toTeam = (row: TeamRow): Team => ({
   name: row.name,
   slug: row.slug,
   ownerUserId: row.owner_user_id,
+  requireTwoFactor: row.require_two_factor,
   createdAt: row.created_at,
 });
 
@@ -70,7 +74,7 @@ export async function createTeam(
   try {
     const result = await tx.query<TeamRow>(
       `INSERT INTO teams (name, slug, created_by_user_id, owner_user_id) VALUES ($1, $2, $3, $3)
-       RETURNING id, name, slug, owner_user_id, created_at`,
+       RETURNING id, name, slug, owner_user_id, require_two_factor, created_at`,
       [input.name, slug, input.creatorUserId],
     );
     team = toTeam(result.rows[0] as TeamRow);
@@ -91,7 +95,7 @@ export async function createTeam(
 export async function findTeam(db: Queryable, idOrSlug: string): Promise<Team | undefined> {
   const byId = uuidPattern.test(idOrSlug);
   const result = await db.query<TeamRow>(
-    `SELECT id, name, slug, owner_user_id, created_at FROM teams WHERE ${byId ? 'id = $1' : 'slug = $1'}`,
+    `SELECT id, name, slug, owner_user_id, require_two_factor, created_at FROM teams WHERE ${byId ? 'id = $1' : 'slug = $1'}`,
     [byId ? idOrSlug : idOrSlug.toLowerCase()],
   );
   return result.rows[0] ? toTeam(result.rows[0]) : undefined;
@@ -108,7 +112,7 @@ export async function findMembership(db: Queryable, teamId: string, userId: stri
 
 export async function listTeamsOf(db: Queryable, userId: string): Promise<(Team & { role: TeamRole })[]> {
   const result = await db.query<TeamRow & { role: TeamRole }>(
-    `SELECT t.id, t.name, t.slug, t.owner_user_id, t.created_at, m.role
+    `SELECT t.id, t.name, t.slug, t.owner_user_id, t.require_two_factor, t.created_at, m.role
      FROM team_members m JOIN teams t ON t.id = m.team_id WHERE m.user_id = $1 ORDER BY t.name`,
     [userId],
   );
@@ -284,4 +288,15 @@ export async function acceptInvitation(
     input.userId,
   ]);
   return { teamId: invitation.team_id, role: invitation.role, invitationId: invitation.id };
+}
+
+/** Turns the team's two-factor requirement on or off. */
+export async function setTwoFactorRequirement(
+  tx: Queryable,
+  input: { teamId: string; required: boolean },
+): Promise<void> {
+  await tx.query('UPDATE teams SET require_two_factor = $2, updated_at = now() WHERE id = $1', [
+    input.teamId,
+    input.required,
+  ]);
 }
