@@ -19,7 +19,8 @@ import {
 import { authenticate, clientOf } from './authenticate.js';
 import { hashPassword, passwordProblems, verifyPassword } from './passwords.js';
 import { revokeAllSessions } from './sessions.js';
-import { createUserWithPassword, findLoginByEmail, findUserById, normalizeEmail, type User } from './users.js';
+import { userBody, userSchema } from './user-body.js';
+import { createUserWithPassword, findLoginByEmail, findUserById, normalizeEmail } from './users.js';
 
 export interface AccountRouteOptions {
   database: Database;
@@ -41,26 +42,6 @@ export interface AccountRouteOptions {
    * abuse-limits.ts (each one sends an email, so each one can be used to flood an inbox).
    */
   counters?: CounterStore;
-}
-
-const userSchema = z.object({
-  id: z.string(),
-  email: z.string(),
-  name: z.string().nullable(),
-  installation_role: z.enum(['admin', 'member']),
-  email_verified: z.boolean(),
-  created_at: z.string(),
-});
-
-function userBody(user: User): z.infer<typeof userSchema> {
-  return {
-    id: user.id,
-    email: user.email,
-    name: user.name,
-    installation_role: user.installationRole,
-    email_verified: user.emailVerifiedAt !== null,
-    created_at: user.createdAt.toISOString(),
-  };
 }
 
 /** An address we can mail: zod's email shape (which also keeps out quotes, spaces and lists). */

@@ -16,6 +16,7 @@ import {
   type SessionTokens,
 } from './sessions.js';
 import { issueLoginChallenge, loadTwoFactorSettings, loginMethods } from './two-factor-store.js';
+import { userBody, userSchema } from './user-body.js';
 import { findLoginByEmail, findUserById, type User } from './users.js';
 
 export interface AuthRouteOptions {
@@ -28,15 +29,6 @@ export interface AuthRouteOptions {
   counters?: CounterStore;
 }
 
-const userSchema = z.object({
-  id: z.string(),
-  email: z.string(),
-  name: z.string().nullable(),
-  installation_role: z.enum(['admin', 'member']),
-  email_verified: z.boolean(),
-  created_at: z.string(),
-});
-
 /** The body of every answer that opens a session (also the second login step's, two-factor-routes.ts). */
 export const tokensSchema = z.object({
   token_type: z.literal('Bearer'),
@@ -47,17 +39,6 @@ export const tokensSchema = z.object({
   session_expires_at: z.string(),
   user: userSchema,
 });
-
-function userBody(user: User): z.infer<typeof userSchema> {
-  return {
-    id: user.id,
-    email: user.email,
-    name: user.name,
-    installation_role: user.installationRole,
-    email_verified: user.emailVerifiedAt !== null,
-    created_at: user.createdAt.toISOString(),
-  };
-}
 
 export function tokensBody(tokens: SessionTokens, user: User): z.infer<typeof tokensSchema> {
   return {
