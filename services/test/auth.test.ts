@@ -1,45 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiApp } from '../src/api/create-api-app.js';
 import { verifyAuditChain } from '../src/audit/index.js';
-import type { CounterStore } from '../src/counters/counter-store.js';
-import { listen, type RunningServer } from '../src/http/http-server.js';
+import type { RunningServer } from '../src/http/http-server.js';
 import { createUserWithPassword } from '../src/identity/users.js';
-import { createKeyring } from '../src/secrets/master-keyring.js';
 import type { Database } from '../src/storage/database.js';
-import { runMigrations } from '../src/storage/migrate.js';
-import { expectedDatabaseDriver, openTestCounters, openTestDatabase, silentLogger } from './support/backends.js';
-import { createTestMailer } from './support/mail.js';
+import { startTestApi, type TestApi } from './support/api.js';
+import { expectedDatabaseDriver } from './support/backends.js';
 
 let database: Database;
-let counters: CounterStore;
 let server: RunningServer;
-const disposers: (() => Promise<void>)[] = [];
 const password = 'correct horse battery staple 42';
 
+let testApi: TestApi;
+
 beforeAll(async () => {
-  const db = await openTestDatabase();
-  const store = await openTestCounters();
-  disposers.push(store.dispose, db.dispose);
-  database = db.value;
-  counters = store.value;
-  const mail = await createTestMailer();
-  disposers.push(mail.dispose);
-  await runMigrations(database);
-  const { app } = createApiApp({
-    config: { bodyLimitBytes: 64 * 1024, trustProxy: false, metricsToken: undefined },
-    database,
-    counters,
-    logger: silentLogger(),
-    keyring: createKeyring({ current: randomBytes(32) }),
-    mailer: mail.mailer,
-  });
-  server = await listen(app.callback(), { host: '127.0.0.1', port: 0 });
-  disposers.unshift(() => server.close(1_000));
+  testApi = await startTestApi();
+  ({ database, server } = testApi);
 });
-afterAll(async () => {
-  for (const dispose of disposers) await dispose();
-});
+afterAll(() => testApi.dispose());
 
 async function newAccount(): Promise<{ email: string; id: string }> {
   const email = `ada.${randomBytes(4).toString('hex')}@example.com`;

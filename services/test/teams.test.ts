@@ -1,43 +1,26 @@
 import { randomBytes } from 'node:crypto';
 import { generateSync } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiApp } from '../src/api/create-api-app.js';
 import { verifyAuditChain } from '../src/audit/index.js';
-import { listen, type RunningServer } from '../src/http/http-server.js';
+import type { RunningServer } from '../src/http/http-server.js';
 import { createUserWithPassword } from '../src/identity/users.js';
-import { createKeyring } from '../src/secrets/master-keyring.js';
 import type { Database } from '../src/storage/database.js';
-import { runMigrations } from '../src/storage/migrate.js';
-import { expectedDatabaseDriver, openTestCounters, openTestDatabase, silentLogger } from './support/backends.js';
-import { createTestMailer, type MailFolder } from './support/mail.js';
+import { startTestApi, type TestApi } from './support/api.js';
+import { expectedDatabaseDriver } from './support/backends.js';
+import type { MailFolder } from './support/mail.js';
 
 const password = 'team test passphrase long 1';
 let database: Database;
 let server: RunningServer;
 let mail: MailFolder;
-const disposers: (() => Promise<void>)[] = [];
+
+let testApi: TestApi;
 
 beforeAll(async () => {
-  const db = await openTestDatabase();
-  const counters = await openTestCounters();
-  mail = await createTestMailer();
-  disposers.push(mail.dispose, counters.dispose, db.dispose);
-  database = db.value;
-  await runMigrations(database);
-  const { app } = createApiApp({
-    config: { bodyLimitBytes: 64 * 1024, trustProxy: false, metricsToken: undefined },
-    database,
-    counters: counters.value,
-    logger: silentLogger(),
-    keyring: createKeyring({ current: randomBytes(32) }),
-    mailer: mail.mailer,
-  });
-  server = await listen(app.callback(), { host: '127.0.0.1', port: 0 });
-  disposers.unshift(() => server.close(1_000));
+  testApi = await startTestApi();
+  ({ database, server, mail } = testApi);
 });
-afterAll(async () => {
-  for (const dispose of disposers) await dispose();
-});
+afterAll(() => testApi.dispose());
 
 interface Account {
   id: string;

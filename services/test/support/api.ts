@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto';
+import { createApiApp } from '../../src/api/create-api-app.js';
+import type { CounterStore } from '../../src/counters/counter-store.js';
+import { listen, type RunningServer } from '../../src/http/http-server.js';
+import { createKeyring } from '../../src/secrets/master-keyring.js';
+import type { Database } from '../../src/storage/database.js';
+import { runMigrations } from '../../src/storage/migrate.js';
+import { openTestCounters, openTestDatabase, silentLogger } from './backends.js';
+import { createTestMailer, type MailFolder } from './mail.js';
+
+export interface TestApi {
+  server: RunningServer;
+  database: Database;
+  counters: CounterStore;
+  mail: MailFolder;
+  /** Stops the server, then closes and removes what it used. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * The control-plane API on a free port, over a fresh migrated database, the test counter store,
+ * a mail folder and a new master key: what the HTTP suites run against.
+ */
+export async function startTestApi(): Promise<TestApi> {
+  const db = await openTestDatabase();
+  const counters = await openTestCounters();
+  const mail = await createTestMailer();
+  await runMigrations(db.value);
+  const { app } = createApiApp({
+    config: { bodyLimitBytes: 64 * 1024, trustProxy: false, metricsToken: undefined },
+    database: db.value,
+    counters: counters.value,
+    logger: silentLogger(),
+    keyring: createKeyring({ current: randomBytes(32) }),
+    mailer: mail.mailer,
+  });
+  const server = await listen(app.callback(), { host: '127.0.0.1', port: 0 });
+  return {
+    server,
+    database: db.value,
+    counters: counters.value,
+    mail,
+    async dispose() {
+      await server.close(1_000);
+      await mail.dispose();
+      await counters.dispose();
+      await db.dispose();
+    },
+  };
+}
