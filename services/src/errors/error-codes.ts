@@ -69,6 +69,15 @@ export const errorStatus = {
   // Email codes as a second factor need an address the user has proven they read.
   two_factor_email_unverified: 409,
 
+  // SMS as a second factor (services/src/sms, two-factor-routes.ts). A phone number that is not in
+  // E.164 form, or that the SMS provider says it cannot deliver to.
+  invalid_phone: 400,
+  // The API was given no SMS sender (an embedding without one; `tollgate start` always has one).
+  sms_not_configured: 501,
+  // The SMS provider refused the message or our credentials, could not be reached, or the SMS
+  // directory could not be written. The upstream failed, not the caller.
+  sms_failed: 502,
+
   // Account flows (services/src/identity/account-routes.ts). A mailed token (email verification,
   // password reset, email change) that is unknown, expired or already used: one code for all three,
   // so a caller learns nothing about tokens it does not hold.
