@@ -1,22 +1,37 @@
 import { Flags } from '@oclif/core';
 import type { TokenResponse } from '../api-client.js';
 import { TollgateCommand } from '../base-command.js';
+import { loginProviders } from '../browser-login.js';
 import { CliError, exitCodes } from '../cli-error.js';
 
 export default class Login extends TollgateCommand<typeof Login> {
-  static override summary = 'Log in to the control plane with email and password.';
+  static override summary =
+    'Log in to the control plane: email and password, or GitHub, Google, Apple or SSO in the browser.';
 
   static override description =
-    `Stores the session for the profile in credentials.json under the config directory, readable by you alone (mode 0600); \`tollgate auth status\` shows where. Without a terminal nothing is asked: pass --email and the password on standard input (--password-stdin) or in TOLLGATE_PASSWORD. For an account with two-factor authentication, the code is asked for on a terminal, or taken from --code (TOLLGATE_2FA_CODE). For CI, TOLLGATE_TOKEN (an access token) replaces logging in.`;
+    `Stores the session for the profile in credentials.json under the config directory, readable by you alone (mode 0600); \`tollgate auth status\` shows where. Without a terminal nothing is asked: pass --email and the password on standard input (--password-stdin) or in TOLLGATE_PASSWORD. For an account with two-factor authentication, the code is asked for on a terminal, or taken from --code (TOLLGATE_2FA_CODE). With --provider, the login happens in the browser: the CLI prints the provider's URL (and opens it unless --no-browser), waits on a loopback port of this machine for the browser to come back, and exchanges the one-time code with a PKCE verifier only it knows. For CI, TOLLGATE_TOKEN (an access token) replaces logging in.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --email ada@example.com',
     'printf %s "$PASSWORD" | <%= config.bin %> <%= command.id %> --email ada@example.com --password-stdin',
     'printf %s "$PASSWORD" | <%= config.bin %> <%= command.id %> --email ada@example.com --password-stdin --code 123456',
+    '<%= config.bin %> <%= command.id %> --provider github',
+    '<%= config.bin %> <%= command.id %> --provider sso --team acme --no-browser',
   ];
 
   static override flags = {
+    provider: Flags.string({
+      description:
+        "Log in through a provider in the browser instead of a password: github, google, apple, or sso (a team's own; name it with --team)",
+      options: [...loginProviders],
+    }),
+    team: Flags.string({ description: 'With --provider sso: the team (slug) whose single sign-on to use' }),
+    browser: Flags.boolean({
+      description: 'With --provider: open the browser (--no-browser only prints the URL to open)',
+      default: true,
+      allowNo: true,
+    }),
     email: Flags.string({ description: 'Account email', env: 'TOLLGATE_EMAIL' }),
     'password-stdin': Flags.boolean({ description: 'Read the password from standard input' }),
     code: Flags.string({
@@ -28,10 +43,13 @@ export default class Login extends TollgateCommand<typeof Login> {
 
   async run(): Promise<void> {
     const { ask, readStdin } = await import('../prompt.js');
-    const { credentialsFrom, expectOk, request } = await import('../api-client.js');
-    const { saveCredentials } = await import('../credentials.js');
+    const { expectOk, request } = await import('../api-client.js');
     const tty = process.stdin.isTTY === true && process.stderr.isTTY === true;
 
+    if (this.flags.provider) {
+      await this.providerLogin(this.flags.provider as (typeof loginProviders)[number], tty);
+      return;
+    }
     let email = this.flags.email;
     if (!email) {
       if (!tty) {
@@ -59,6 +77,40 @@ export default class Login extends TollgateCommand<typeof Login> {
       | TokenResponse
       | TwoFactorChallenge;
     const tokens = 'two_factor_required' in answer ? await this.secondFactor(apiUrl, answer, tty) : answer;
+    await this.finish(apiUrl, tokens);
+  }
+
+  /** GitHub, Google, Apple or a team's SSO in the browser, back to a loopback port of this process. */
+  private async providerLogin(provider: (typeof loginProviders)[number], tty: boolean): Promise<void> {
+    const { browserLogin } = await import('../browser-login.js');
+    if (provider === 'sso' && !this.flags.team && !this.flags.email) {
+      throw new CliError('usage_error', 'single sign-on needs the team', {
+        hint: "pass --team <slug> (or --email with an address of the team's domain)",
+        exitCode: exitCodes.usage,
+      });
+    }
+    if (!tty && this.flags.browser) {
+      throw new CliError('usage_error', 'no terminal: a browser login cannot be opened from here', {
+        hint: 'pass --no-browser to print the URL and wait for it to be opened on this machine, or use TOLLGATE_TOKEN',
+        exitCode: exitCodes.usage,
+      });
+    }
+    const apiUrl = await this.apiUrl();
+    const answer = (await browserLogin({
+      apiUrl,
+      provider,
+      team: this.flags.team,
+      email: provider === 'sso' ? this.flags.email : undefined,
+      openBrowser: this.flags.browser,
+      note: (message) => this.note(message),
+    })) as TokenResponse | TwoFactorChallenge;
+    const tokens = 'two_factor_required' in answer ? await this.secondFactor(apiUrl, answer, tty) : answer;
+    await this.finish(apiUrl, tokens);
+  }
+
+  private async finish(apiUrl: string, tokens: TokenResponse): Promise<void> {
+    const { credentialsFrom } = await import('../api-client.js');
+    const { saveCredentials } = await import('../credentials.js');
     const path = await saveCredentials(this.flags.profile, credentialsFrom(apiUrl, tokens));
     if (this.jsonMode) {
       this.outJson({ user: tokens.user, session_id: tokens.session_id, api_url: apiUrl, credentials: path });

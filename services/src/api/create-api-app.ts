@@ -15,25 +15,42 @@ import { requestId } from '../http/request-id.js';
 import { defineRoute, mountRoutes, type Route } from '../http/route.js';
 import { accountRoutes } from '../identity/account-routes.js';
 import { authRoutes } from '../identity/auth-routes.js';
+import { oauthRoutes } from '../identity/oauth/oauth-routes.js';
+import type { LoginProvidersConfig } from '../identity/oauth/providers.js';
+import { ssoRoutes } from '../identity/oauth/sso-routes.js';
+import { createPostgresRefreshTokenStore } from '../identity/postgres-refresh-token-store.js';
 import { privacyRoutes } from '../identity/privacy-routes.js';
+import type { RefreshTokenStore } from '../identity/refresh-token-store.js';
 import { accessTokenSigningKey } from '../identity/sessions.js';
 import { twoFactorRoutes } from '../identity/two-factor-routes.js';
 import type { Logger } from '../logging/logger.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { MasterKeyring } from '../secrets/master-keyring.js';
 import { secretsRoutes } from '../secrets/secrets-routes.js';
+import type { SmsSender } from '../sms/sms-sender.js';
 import type { Database } from '../storage/database.js';
 import { teamRoutes } from '../teams/team-routes.js';
 import { tollgateVersion } from '../version.js';
 
 export interface ApiAppOptions {
-  config: Pick<TollgateConfig, 'bodyLimitBytes' | 'trustProxy' | 'metricsToken'> & { publicUrl?: string | undefined };
+  config: Pick<TollgateConfig, 'bodyLimitBytes' | 'trustProxy' | 'metricsToken'> & {
+    publicUrl?: string | undefined;
+    /** GitHub, Google and Apple logins; none when absent. */
+    loginProviders?: LoginProvidersConfig | undefined;
+  };
   database: Database;
   counters: CounterStore;
   logger: Logger;
   keyring: MasterKeyring;
   /** Sends verification links, password resets, invitations and email codes. */
   mailer: Mailer;
+  /** Sends SMS codes; without it, SMS as a second factor answers `sms_not_configured`. */
+  sms?: SmsSender | undefined;
+  /**
+   * Where refresh tokens live: `Backends.refreshTokens` (Redis when configured). Defaults to the
+   * `refresh_tokens` table of `database`, which is right only when no Redis is configured.
+   */
+  refreshTokens?: RefreshTokenStore;
   /** Defaults to a new registry with the process metrics. */
   registry?: Registry;
 }
@@ -53,10 +70,17 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
   const logger = options.logger.child({ component: 'api' });
   const signingKey = accessTokenSigningKey(options.keyring);
   const auditKey = options.keyring.deriveKey('audit-email-pseudonyms');
+  const refreshTokens = options.refreshTokens ?? createPostgresRefreshTokenStore(options.database);
   const routes: Route[] = [
     ...healthRoutes(options),
     metricsRoute({ registry, token: options.config.metricsToken }),
-    ...(authRoutes({ database: options.database, signingKey, auditKey, counters: options.counters }) as Route[]),
+    ...(authRoutes({
+      database: options.database,
+      signingKey,
+      auditKey,
+      counters: options.counters,
+      refreshTokens,
+    }) as Route[]),
     ...(accountRoutes({
       database: options.database,
       auditKey,
@@ -65,15 +89,28 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       publicUrl: options.config.publicUrl,
       logger,
       counters: options.counters,
+      refreshTokens,
     }) as Route[]),
+    ...(oauthRoutes({
+      database: options.database,
+      keyring: options.keyring,
+      signingKey,
+      counters: options.counters,
+      publicUrl: options.config.publicUrl,
+      providers: options.config.loginProviders ?? {},
+      refreshTokens,
+    }) as Route[]),
+    ...(ssoRoutes({ database: options.database, keyring: options.keyring, signingKey }) as Route[]),
     ...(auditRoutes({ database: options.database, signingKey }) as Route[]),
-    ...(privacyRoutes({ database: options.database, signingKey }) as Route[]),
+    ...(privacyRoutes({ database: options.database, signingKey, refreshTokens }) as Route[]),
     ...(secretsRoutes({ database: options.database, signingKey, keyring: options.keyring }) as Route[]),
     ...(twoFactorRoutes({
       database: options.database,
       signingKey,
       keyring: options.keyring,
       mailer: options.mailer,
+      sms: options.sms,
+      refreshTokens,
     }) as Route[]),
     ...(teamRoutes({
       database: options.database,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { TollgateError } from '../errors/tollgate-error.js';
+import type { LoginProvidersConfig } from '../identity/oauth/providers.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -40,11 +41,18 @@ export interface TollgateConfig {
   operatorEmail: string;
   /** Outgoing mail: SMTP when `smtpUrl` is set, else .eml files in `dir`. */
   mail: { smtpUrl: string | undefined; from: string; dir: string };
+  /** Outgoing text messages (SMS codes): through Twilio when it is set, else .txt files in `dir`. */
+  sms: {
+    twilio: { accountSid: string; authToken: string; from: string; apiBase: string } | undefined;
+    dir: string;
+  };
   /**
    * Base URL people reach the API at, used in links sent by email (verification, reset,
    * invitations). Unset: the API's own listening URL.
    */
   publicUrl: string | undefined;
+  /** Logging in with GitHub, Google and Apple: each is on when its client id and secret are set. */
+  loginProviders: LoginProvidersConfig;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -58,6 +66,11 @@ const secretVariables = new Set([
   'TOLLGATE_MASTER_KEY',
   'TOLLGATE_MASTER_KEY_PREVIOUS',
   'SMTP_URL',
+  'TWILIO_AUTH_TOKEN',
+  'TOLLGATE_GITHUB_CLIENT_SECRET',
+  'TOLLGATE_GOOGLE_CLIENT_SECRET',
+  'TOLLGATE_APPLE_CLIENT_SECRET',
+  'TOLLGATE_APPLE_PRIVATE_KEY',
 ]);
 
 const port = z
@@ -158,6 +171,20 @@ export const configSchema = z
     TOLLGATE_MAIL_FROM: z.string().min(3).default('Tollgate <no-reply@localhost>'),
     TOLLGATE_MAIL_DIR: z.string().min(1).default('.tollgate/mail'),
     TOLLGATE_PUBLIC_URL: urlWithProtocols(['http:', 'https:'], 'http(s)').optional(),
+    TWILIO_ACCOUNT_SID: z
+      .string()
+      .regex(/^AC[0-9a-fA-F]{32}$/, 'must be a Twilio account sid: AC and 32 hex digits')
+      .optional(),
+    TWILIO_AUTH_TOKEN: z.string().min(16, 'must be the auth token of the Twilio account').optional(),
+    TWILIO_FROM: z
+      .string()
+      .regex(
+        /^(\+[1-9][0-9]{6,14}|MG[0-9a-fA-F]{32})$/,
+        'must be a sending number in E.164 form (+15551234567) or a messaging service sid (MG and 32 hex digits)',
+      )
+      .optional(),
+    TWILIO_API_BASE: urlWithProtocols(['http:', 'https:'], 'http(s)').default('https://api.twilio.com'),
+    TOLLGATE_SMS_DIR: z.string().min(1).default('.tollgate/sms'),
     TOLLGATE_OPERATOR_EMAIL: z
       .string()
       .regex(/^[^\s@]+@[^\s@]+$/, 'must be an email address')
@@ -180,8 +207,63 @@ export const configSchema = z
         return keys;
       })
       .optional(),
+    TOLLGATE_GITHUB_CLIENT_ID: z.string().min(1).optional(),
+    TOLLGATE_GITHUB_CLIENT_SECRET: z.string().min(1).optional(),
+    TOLLGATE_GITHUB_URL: urlWithProtocols(['http:', 'https:'], 'http(s)').default('https://github.com'),
+    TOLLGATE_GITHUB_API_URL: urlWithProtocols(['http:', 'https:'], 'http(s)').default('https://api.github.com'),
+    TOLLGATE_GOOGLE_CLIENT_ID: z.string().min(1).optional(),
+    TOLLGATE_GOOGLE_CLIENT_SECRET: z.string().min(1).optional(),
+    TOLLGATE_GOOGLE_ISSUER: urlWithProtocols(['http:', 'https:'], 'http(s)').default('https://accounts.google.com'),
+    TOLLGATE_APPLE_CLIENT_ID: z.string().min(1).optional(),
+    TOLLGATE_APPLE_TEAM_ID: z.string().min(1).optional(),
+    TOLLGATE_APPLE_KEY_ID: z.string().min(1).optional(),
+    TOLLGATE_APPLE_PRIVATE_KEY: z
+      .string()
+      .transform((value) => value.replace(/\\n/g, '\n'))
+      .refine((value) => /-----BEGIN PRIVATE KEY-----[\s\S]+-----END PRIVATE KEY-----/.test(value), {
+        message: 'must be the PKCS#8 PEM of the .p8 key from Apple (newlines may be written as \\n)',
+      })
+      .optional(),
+    TOLLGATE_APPLE_CLIENT_SECRET: z.string().min(1).optional(),
+    TOLLGATE_APPLE_ISSUER: urlWithProtocols(['http:', 'https:'], 'http(s)').default('https://appleid.apple.com'),
   })
   .superRefine((env, ctx) => {
+    // Twilio needs all three; a partial set is a typo, not a wish for the .txt fallback.
+    const twilio = ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM'] as const;
+    const missingTwilio = twilio.filter((name) => env[name] === undefined);
+    if (missingTwilio.length > 0 && missingTwilio.length < twilio.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [missingTwilio[0] ?? 'TWILIO_ACCOUNT_SID'],
+        message: `must be set too: SMS through Twilio needs ${twilio.join(', ')}`,
+      });
+    }
+    const pairs = [
+      ['TOLLGATE_GITHUB_CLIENT_ID', 'TOLLGATE_GITHUB_CLIENT_SECRET'],
+      ['TOLLGATE_GOOGLE_CLIENT_ID', 'TOLLGATE_GOOGLE_CLIENT_SECRET'],
+    ] as const;
+    for (const [id, secret] of pairs) {
+      if ((env[id] === undefined) !== (env[secret] === undefined)) {
+        const missing = env[id] === undefined ? id : secret;
+        ctx.addIssue({
+          code: 'custom',
+          path: [missing],
+          message: `must be set together with ${missing === id ? secret : id}`,
+        });
+      }
+    }
+    if (env.TOLLGATE_APPLE_CLIENT_ID !== undefined && env.TOLLGATE_APPLE_CLIENT_SECRET === undefined) {
+      for (const name of ['TOLLGATE_APPLE_TEAM_ID', 'TOLLGATE_APPLE_KEY_ID', 'TOLLGATE_APPLE_PRIVATE_KEY'] as const) {
+        if (env[name] === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [name],
+            message: 'must be set for Sign in with Apple (or set TOLLGATE_APPLE_CLIENT_SECRET)',
+          });
+          return;
+        }
+      }
+    }
     if (env.REDIS_URL !== undefined && env.REDIS_CLUSTER_NODES !== undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -239,7 +321,57 @@ export function loadConfig(env: Env): TollgateConfig {
     dataDir: env_.TOLLGATE_DATA_DIR,
     operatorEmail: env_.TOLLGATE_OPERATOR_EMAIL,
     mail: { smtpUrl: env_.SMTP_URL, from: env_.TOLLGATE_MAIL_FROM, dir: env_.TOLLGATE_MAIL_DIR },
+    sms: {
+      twilio:
+        env_.TWILIO_ACCOUNT_SID && env_.TWILIO_AUTH_TOKEN && env_.TWILIO_FROM
+          ? {
+              accountSid: env_.TWILIO_ACCOUNT_SID,
+              authToken: env_.TWILIO_AUTH_TOKEN,
+              from: env_.TWILIO_FROM,
+              apiBase: env_.TWILIO_API_BASE.replace(/\/+$/, ''),
+            }
+          : undefined,
+      dir: env_.TOLLGATE_SMS_DIR,
+    },
     publicUrl: env_.TOLLGATE_PUBLIC_URL?.replace(/\/+$/, ''),
+    loginProviders: loginProvidersFrom(env_),
+  };
+}
+
+function loginProvidersFrom(env: z.output<typeof configSchema>): LoginProvidersConfig {
+  return {
+    github:
+      env.TOLLGATE_GITHUB_CLIENT_ID && env.TOLLGATE_GITHUB_CLIENT_SECRET
+        ? {
+            clientId: env.TOLLGATE_GITHUB_CLIENT_ID,
+            clientSecret: env.TOLLGATE_GITHUB_CLIENT_SECRET,
+            url: env.TOLLGATE_GITHUB_URL,
+            apiUrl: env.TOLLGATE_GITHUB_API_URL,
+          }
+        : undefined,
+    google:
+      env.TOLLGATE_GOOGLE_CLIENT_ID && env.TOLLGATE_GOOGLE_CLIENT_SECRET
+        ? {
+            clientId: env.TOLLGATE_GOOGLE_CLIENT_ID,
+            clientSecret: env.TOLLGATE_GOOGLE_CLIENT_SECRET,
+            issuer: env.TOLLGATE_GOOGLE_ISSUER,
+          }
+        : undefined,
+    apple: env.TOLLGATE_APPLE_CLIENT_ID
+      ? {
+          clientId: env.TOLLGATE_APPLE_CLIENT_ID,
+          issuer: env.TOLLGATE_APPLE_ISSUER,
+          clientSecret: env.TOLLGATE_APPLE_CLIENT_SECRET,
+          signingKey:
+            env.TOLLGATE_APPLE_TEAM_ID && env.TOLLGATE_APPLE_KEY_ID && env.TOLLGATE_APPLE_PRIVATE_KEY
+              ? {
+                  teamId: env.TOLLGATE_APPLE_TEAM_ID,
+                  keyId: env.TOLLGATE_APPLE_KEY_ID,
+                  privateKey: env.TOLLGATE_APPLE_PRIVATE_KEY,
+                }
+              : undefined,
+        }
+      : undefined,
   };
 }
 

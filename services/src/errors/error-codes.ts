@@ -32,6 +32,9 @@ export const errorStatus = {
   upstream_unavailable: 502,
   not_ready: 503,
   limiter_unavailable: 503,
+  // The refresh-token store (Redis, when configured) cannot be reached: a refresh or a login is
+  // refused rather than a token accepted, or handed out, without its check.
+  session_store_unavailable: 503,
   database_unreachable: 503,
   upstream_timeout: 504,
   // Start-up and operator errors: never sent over HTTP, but they share the registry so the CLI and
@@ -84,6 +87,29 @@ export const errorStatus = {
   token_invalid: 400,
   // Asking for a new verification email for an address that is already verified.
   email_already_verified: 409,
+
+  // Login through outside providers (services/src/identity/oauth/). The provider is not set up on
+  // this installation, or the team has no SSO.
+  provider_not_configured: 404,
+  sso_not_configured: 404,
+  // The address the browser should come back to is not a loopback address or this installation.
+  invalid_redirect_uri: 400,
+  // The one-time login code is unknown, expired, already used, or the PKCE verifier does not match.
+  invalid_login_code: 400,
+  // The provider refused (the person cancelled, or the provider answered an error) or could not be
+  // reached or understood.
+  oauth_denied: 403,
+  provider_unavailable: 502,
+  // The provider does not vouch for an email address, so no account can be found or made for it.
+  oauth_email_unverified: 403,
+  // An account with that email exists but this identity is not linked to it: log in to it and link.
+  oauth_account_conflict: 409,
+  // Linking an identity that already belongs to another account.
+  identity_linked_elsewhere: 409,
+  // Unlinking the only way left to log in (no password and no other identity).
+  last_login_method: 409,
+  // A team's SSO email domains do not include the address the provider vouched for.
+  sso_domain_not_allowed: 403,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;

@@ -52,14 +52,21 @@ function tooMany(message: string, retryAfterMs: number): TollgateError {
   });
 }
 
-/** Call before checking a password: refuses while the address is over its rate or the account is locked. */
-export async function guardLogin(counters: CounterStore, input: { ip: string; email: string }): Promise<void> {
+/** Call before any login attempt (a password, or a start at a login provider): the per-address rate. */
+export async function guardLoginRate(counters: CounterStore, input: { ip: string }): Promise<void> {
   return withCounters(async () => {
     const { limit, windowMs } = abuseLimits.loginPerIp;
     const attempts = await counters.increment(keys.loginIp(input.ip), 1, windowMs);
     if (attempts > limit) {
       throw tooMany('too many login attempts from this address', await counters.remainingMs(keys.loginIp(input.ip)));
     }
+  });
+}
+
+/** Call before checking a password: refuses while the address is over its rate or the account is locked. */
+export async function guardLogin(counters: CounterStore, input: { ip: string; email: string }): Promise<void> {
+  await guardLoginRate(counters, input);
+  return withCounters(async () => {
     const lockedFor = await counters.remainingMs(keys.lock(input.email));
     if (lockedFor > 0) throw tooMany('too many failed logins for this account; it is locked for a while', lockedFor);
   });

@@ -7,6 +7,7 @@ import type { Database, Queryable } from '../storage/database.js';
 import { clearLoginFailures, guardLogin, recordLoginFailure } from './abuse-limits.js';
 import { authenticate, clientOf } from './authenticate.js';
 import { hashPassword, verifyPassword } from './passwords.js';
+import type { RefreshTokenStore } from './refresh-token-store.js';
 import {
   createSession,
   listActiveSessions,
@@ -27,6 +28,8 @@ export interface AuthRouteOptions {
   auditKey: Buffer;
   /** With it, login attempts count against the abuse limits (abuse-limits.ts). */
   counters?: CounterStore;
+  /** Where refresh tokens live: Redis when configured, else PostgreSQL. */
+  refreshTokens: RefreshTokenStore;
 }
 
 /** The body of every answer that opens a session (also the second login step's, two-factor-routes.ts). */
@@ -52,15 +55,18 @@ export function tokensBody(tokens: SessionTokens, user: User): z.infer<typeof to
   };
 }
 
-const twoFactorRequiredSchema = z.object({
+export const twoFactorRequiredSchema = z.object({
   two_factor_required: z.literal(true),
   challenge: z
     .string()
     .describe('Single use, for 5 minutes: send it with a code to POST /v1/auth/login/2fa. Not a session.'),
   challenge_expires_at: z.string(),
   methods: z
-    .array(z.enum(['totp', 'recovery_code', 'email']))
-    .describe('The second factors that can complete this login; for `email`, POST /v1/auth/login/2fa/email first'),
+    .array(z.enum(['totp', 'recovery_code', 'email', 'sms']))
+    .describe(
+      'The second factors that can complete this login; for `email` or `sms`, POST /v1/auth/login/2fa/email or ' +
+        '/v1/auth/login/2fa/sms first',
+    ),
 });
 
 const invalidCredentials = () =>
@@ -77,7 +83,7 @@ async function rehashPassword(tx: Queryable, userId: string, password: string): 
 let decoyHash: Promise<string> | undefined;
 
 export function authRoutes(options: AuthRouteOptions) {
-  const { database, signingKey } = options;
+  const { database, signingKey, refreshTokens } = options;
   return [
     defineRoute({
       method: 'post',
@@ -151,7 +157,7 @@ export function authRoutes(options: AuthRouteOptions) {
           return;
         }
         const tokens = await database.transaction(async (tx) => {
-          const created = await createSession(tx, { userId: user.id, client, signingKey });
+          const created = await createSession(tx, { userId: user.id, client, signingKey, refreshTokens });
           if (check.needsRehash) await rehashPassword(tx, user.id, body.password);
           await appendAuditEntry(tx, {
             actorUserId: user.id,
@@ -180,7 +186,7 @@ export function authRoutes(options: AuthRouteOptions) {
       body: z.object({ refresh_token: z.string().min(1).max(200) }),
       responses: { 200: { description: 'New tokens', schema: tokensSchema } },
       handler: async (ctx, { body }) => {
-        const outcome = await refreshSession(database, { refreshToken: body.refresh_token, signingKey });
+        const outcome = await refreshSession(database, { refreshToken: body.refresh_token, signingKey, refreshTokens });
         if (!outcome.ok) {
           if (outcome.reason === 'reused') {
             const client = clientOf(ctx);
@@ -225,7 +231,12 @@ export function authRoutes(options: AuthRouteOptions) {
         const caller = await authenticate(ctx, { database, signingKey });
         const client = clientOf(ctx);
         await database.transaction(async (tx) => {
-          await revokeSession(tx, { userId: caller.user.id, sessionId: caller.sessionId, reason: 'logout' });
+          await revokeSession(tx, {
+            userId: caller.user.id,
+            sessionId: caller.sessionId,
+            reason: 'logout',
+            refreshTokens,
+          });
           await appendAuditEntry(tx, {
             actorUserId: caller.user.id,
             actorLabel: userLabel(caller.user.id),
@@ -252,7 +263,7 @@ export function authRoutes(options: AuthRouteOptions) {
         const caller = await authenticate(ctx, { database, signingKey });
         const client = clientOf(ctx);
         const revoked = await database.transaction(async (tx) => {
-          const count = await revokeAllSessions(tx, { userId: caller.user.id });
+          const count = await revokeAllSessions(tx, { userId: caller.user.id, refreshTokens });
           await appendAuditEntry(tx, {
             actorUserId: caller.user.id,
             actorLabel: userLabel(caller.user.id),
@@ -335,7 +346,7 @@ export function authRoutes(options: AuthRouteOptions) {
         if (!/^[0-9a-f-]{36}$/i.test(sessionId)) throw new TollgateError('not_found', 'no such session');
         const client = clientOf(ctx);
         const revoked = await database.transaction(async (tx) => {
-          const done = await revokeSession(tx, { userId: caller.user.id, sessionId, reason: 'revoked' });
+          const done = await revokeSession(tx, { userId: caller.user.id, sessionId, reason: 'revoked', refreshTokens });
           if (done) {
             await appendAuditEntry(tx, {
               actorUserId: caller.user.id,

@@ -1,6 +1,7 @@
 import { appendAuditEntry } from '../audit/index.js';
 import { TollgateError } from '../errors/tollgate-error.js';
 import type { Database, Queryable } from '../storage/database.js';
+import type { RefreshTokenStore } from './refresh-token-store.js';
 
 /** Shown in place of a deleted person: their id stays (it links the kept records), nothing else. */
 export function pseudonymFor(userId: string): string {
@@ -51,7 +52,8 @@ export async function exportAccount(db: Queryable, userId: string): Promise<Reco
     ),
     db.query(
       `SELECT totp_confirmed_at IS NOT NULL AS totp_enabled, email_codes_enabled,
-              cardinality(recovery_code_hashes) AS recovery_codes_left
+              cardinality(recovery_code_hashes) AS recovery_codes_left,
+              sms_confirmed_at IS NOT NULL AS sms_enabled, sms_phone_masked AS sms_phone
        FROM user_two_factor WHERE user_id = $1`,
       [userId],
     ),
@@ -69,10 +71,25 @@ export async function exportAccount(db: Queryable, userId: string): Promise<Reco
     sessions: plain(sessions.rows),
     api_keys_created: plain(keys.rows),
     invitations_received: plain(invitations.rows),
-    two_factor: plain(twoFactor.rows)[0] ?? { totp_enabled: false, email_codes_enabled: false, recovery_codes_left: 0 },
+    two_factor: plain(twoFactor.rows)[0] ?? {
+      totp_enabled: false,
+      email_codes_enabled: false,
+      recovery_codes_left: 0,
+      sms_enabled: false,
+      sms_phone: null,
+    },
     audit_entries: plain(audit.rows),
+    linked_identities: plain(
+      (
+        await db.query(
+          `SELECT provider, team_id, subject, email, created_at, last_login_at
+           FROM user_identities WHERE user_id = $1 ORDER BY created_at`,
+          [userId],
+        )
+      ).rows,
+    ),
     not_included:
-      'password hash, API-key secret hashes, TOTP seed and recovery-code hashes: security data, never exported',
+      'password hash, API-key secret hashes, TOTP seed, recovery-code hashes and login providers\' tokens: security data, never exported',
   };
 }
 
@@ -85,7 +102,7 @@ export async function exportAccount(db: Queryable, userId: string): Promise<Reco
  */
 export async function deleteAccount(
   database: Database,
-  input: { userId: string; requestId?: string; ip?: string },
+  input: { userId: string; refreshTokens: RefreshTokenStore; requestId?: string; ip?: string },
 ): Promise<void> {
   await database.transaction(async (tx) => {
     const owned = await tx.query<{ slug: string }>(
@@ -117,19 +134,24 @@ export async function deleteAccount(
     await tx.query('DELETE FROM team_members WHERE user_id = $1', [input.userId]);
     await tx.query('DELETE FROM team_invitations WHERE lower(email) = lower($1) AND accepted_at IS NULL', [email]);
     await tx.query('UPDATE api_keys SET owner_user_id = NULL WHERE owner_user_id = $1', [input.userId]);
-    await tx.query('DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1)', [
-      input.userId,
-    ]);
-    await tx.query(
+    const sessions = await tx.query<{ id: string }>(
       `UPDATE sessions SET ip = NULL, user_agent = NULL,
          revoked_at = coalesce(revoked_at, now()), revoked_reason = coalesce(revoked_reason, 'revoked')
-       WHERE user_id = $1`,
+       WHERE user_id = $1 RETURNING id`,
       [input.userId],
+    );
+    // Every session, the long-revoked ones too: a Redis key that outlived an outage goes now.
+    await input.refreshTokens.forget(
+      tx,
+      sessions.rows.map((row) => row.id),
     );
     await tx.query('DELETE FROM account_tokens WHERE user_id = $1', [input.userId]);
     await tx.query('DELETE FROM two_factor_challenges WHERE user_id = $1', [input.userId]);
     await tx.query('DELETE FROM two_factor_failures WHERE user_id = $1', [input.userId]);
+    await tx.query('DELETE FROM sms_sends WHERE user_id = $1', [input.userId]);
     await tx.query('DELETE FROM user_two_factor WHERE user_id = $1', [input.userId]);
+    await tx.query('DELETE FROM user_identities WHERE user_id = $1', [input.userId]);
+    await tx.query('DELETE FROM oauth_logins WHERE user_id = $1 OR link_user_id = $1', [input.userId]);
     await tx.query(
       `UPDATE users SET email = $2, name = NULL, password_hash = NULL, email_verified_at = NULL,
          installation_role = 'member', deleted_at = now(), updated_at = now()

@@ -1,5 +1,6 @@
 import { appendAuditEntry, userLabel } from '../audit/index.js';
-import { totpSeedContext } from '../identity/two-factor-store.js';
+import { identityTokensContext, ssoClientSecretContext } from '../identity/oauth/oauth-store.js';
+import { smsPhoneContext, totpSeedContext } from '../identity/two-factor-store.js';
 import type { Database } from '../storage/database.js';
 import type { MasterKeyring } from './master-keyring.js';
 
@@ -14,6 +15,9 @@ export const sealedColumns = [
     idColumn: 'user_id',
     context: totpSeedContext,
   },
+  { table: 'user_two_factor', column: 'sms_phone_sealed', idColumn: 'user_id', context: smsPhoneContext },
+  { table: 'user_identities', column: 'tokens_sealed', idColumn: 'id', context: identityTokensContext },
+  { table: 'team_sso', column: 'client_secret_sealed', idColumn: 'team_id', context: ssoClientSecretContext },
 ] as const;
 
 export interface RotationReport {

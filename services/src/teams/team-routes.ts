@@ -62,7 +62,7 @@ const teamBody = (team: Team) => ({
 
 const params = (ctx: Context) => (ctx as unknown as { params: Record<string, string> }).params;
 
-interface TeamAccess {
+export interface TeamAccess {
   caller: Caller;
   team: Team;
   membership: Membership | undefined;
@@ -72,9 +72,9 @@ interface TeamAccess {
  * Signed in, the team exists and the caller may see it (member or operator: otherwise 404, so
  * outsiders cannot probe which teams exist), and holds `permission` (otherwise 403 + audit entry).
  */
-async function teamAccess(
+export async function teamAccess(
   ctx: Context,
-  options: TeamRouteOptions,
+  options: Pick<TeamRouteOptions, 'database' | 'signingKey'>,
   permission: Permission | ((caller: Caller) => Permission),
 ): Promise<TeamAccess> {
   const caller = await authenticate(ctx, options);

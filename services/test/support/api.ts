@@ -1,17 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { createApiApp } from '../../src/api/create-api-app.js';
 import type { CounterStore } from '../../src/counters/counter-store.js';
+import type { LoginProvidersConfig } from '../../src/identity/oauth/providers.js';
 import { listen, type RunningServer } from '../../src/http/http-server.js';
-import { createKeyring } from '../../src/secrets/master-keyring.js';
+import type { RefreshTokenStore } from '../../src/identity/refresh-token-store.js';
+import { createKeyring, type MasterKeyring } from '../../src/secrets/master-keyring.js';
+import type { SmsSender } from '../../src/sms/sms-sender.js';
 import type { Database } from '../../src/storage/database.js';
 import { runMigrations } from '../../src/storage/migrate.js';
-import { openTestCounters, openTestDatabase, silentLogger } from './backends.js';
+import { openTestCounters, openTestDatabase, openTestRefreshTokens, silentLogger } from './backends.js';
 import { createTestMailer, type MailFolder } from './mail.js';
 
 export interface TestApi {
   server: RunningServer;
   database: Database;
   counters: CounterStore;
+  /** Redis with TEST_REDIS_URL (under `refreshTokenKeyPrefix`), else the database. */
+  refreshTokens: RefreshTokenStore;
+  refreshTokenKeyPrefix: string;
   mail: MailFolder;
   /** Stops the server, then closes and removes what it used. */
   dispose(): Promise<void>;
@@ -21,29 +27,48 @@ export interface TestApi {
  * The control-plane API on a free port, over a fresh migrated database, the test counter store,
  * a mail folder and a new master key: what the HTTP suites run against.
  */
-export async function startTestApi(): Promise<TestApi> {
+export async function startTestApi(
+  options: {
+    loginProviders?: LoginProvidersConfig;
+    /** SMS codes go through it (a TwilioSmsSender aimed at the local Twilio server); none without. */
+    sms?: SmsSender;
+    /** A new random key when absent. */
+    keyring?: MasterKeyring;
+  } = {},
+): Promise<TestApi> {
   const db = await openTestDatabase();
   const counters = await openTestCounters();
+  const refreshTokens = await openTestRefreshTokens(db.value);
   const mail = await createTestMailer();
   await runMigrations(db.value);
   const { app } = createApiApp({
-    config: { bodyLimitBytes: 64 * 1024, trustProxy: false, metricsToken: undefined },
+    config: {
+      bodyLimitBytes: 64 * 1024,
+      trustProxy: false,
+      metricsToken: undefined,
+      loginProviders: options.loginProviders,
+    },
     database: db.value,
     counters: counters.value,
     logger: silentLogger(),
-    keyring: createKeyring({ current: randomBytes(32) }),
+    keyring: options.keyring ?? createKeyring({ current: randomBytes(32) }),
     mailer: mail.mailer,
+    refreshTokens: refreshTokens.value,
+    sms: options.sms,
   });
   const server = await listen(app.callback(), { host: '127.0.0.1', port: 0 });
   return {
     server,
     database: db.value,
     counters: counters.value,
+    refreshTokens: refreshTokens.value,
+    refreshTokenKeyPrefix: refreshTokens.keyPrefix,
     mail,
     async dispose() {
       await server.close(1_000);
       await mail.dispose();
       await counters.dispose();
+      await refreshTokens.dispose();
       await db.dispose();
     },
   };
