@@ -1,9 +1,12 @@
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findTeamSso, identityTokensContext } from '../src/identity/oauth/oauth-store.js';
 import { appleClientSecret } from '../src/identity/oauth/providers.js';
 import { setEmailCodes } from '../src/identity/two-factor-store.js';
 import { createUserWithPassword } from '../src/identity/users.js';
+import { createKeyring, keyIdOf } from '../src/secrets/master-keyring.js';
+import { reencryptSecrets } from '../src/secrets/rotate-secrets.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver } from './support/backends.js';
 import { browse } from './support/browser.js';
@@ -17,11 +20,13 @@ let op: TestOidcProvider;
 let github: TestGitHub;
 
 const unique = () => randomBytes(4).toString('hex');
+const masterKey = randomBytes(32);
 
 beforeAll(async () => {
   op = await startOidcProvider();
   github = await startGitHubServer();
   testApi = await startTestApi({
+    keyring: createKeyring({ current: masterKey }),
     loginProviders: {
       github: { clientId: github.clientId, clientSecret: github.clientSecret, url: github.url, apiUrl: github.apiUrl },
       google: { clientId: 'google-client', clientSecret: 'google-secret-value-0123456789', issuer: op.issuer },
@@ -162,6 +167,12 @@ describe(`login with GitHub, Google, Apple and team SSO (${expectedDatabaseDrive
     expect(identities.body.has_password).toBe(false);
     expect(identities.body.identities).toHaveLength(1);
     expect(identities.body.identities[0].provider).toBe('github');
+    // The export names the linked identity, never the provider's tokens.
+    const exported = await call('GET', '/v1/me/export', undefined, second.access_token);
+    expect(exported.body.linked_identities).toEqual([
+      expect.objectContaining({ provider: 'github', subject: String(who.id), email: who.emails[1]?.email }),
+    ]);
+    for (const token of github.issuedTokens) expect(JSON.stringify(exported.body)).not.toContain(token);
     // The only way in cannot be unlinked.
     const unlink = await call(
       'DELETE',
@@ -423,6 +434,27 @@ describe(`login with GitHub, Google, Apple and team SSO (${expectedDatabaseDrive
       for (const token of github.issuedTokens) expect(text).not.toContain(token);
       expect(text).not.toContain('sso-secret-value');
       expect(text).toContain('tgs1.');
+    });
+
+    it('re-encrypts provider tokens and the SSO secret when the master key rotates', async () => {
+      const newKey = randomBytes(32);
+      const report = await reencryptSecrets(testApi.database, {
+        keyring: createKeyring({ current: newKey, previous: [masterKey] }),
+        actorUserId: admin.id,
+      });
+      expect(report.reencrypted).toBeGreaterThanOrEqual(2);
+      const onlyNew = createKeyring({ current: newKey });
+      expect((await findTeamSso(testApi.database, onlyNew, teamId))?.clientSecret).toBe('sso-secret-value-0123456789');
+      const identities = await testApi.database.query<{ id: string; tokens_sealed: string }>(
+        'SELECT id, tokens_sealed FROM user_identities',
+      );
+      expect(identities.rowCount).toBeGreaterThan(0);
+      for (const row of identities.rows) {
+        expect(row.tokens_sealed.startsWith(`tgs1.${keyIdOf(newKey)}.`)).toBe(true);
+        expect(JSON.parse(onlyNew.decryptText(row.tokens_sealed, identityTokensContext(row.id))).access_token).toEqual(
+          expect.any(String),
+        );
+      }
     });
   });
 });
