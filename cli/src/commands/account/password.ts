@@ -18,6 +18,9 @@ export default class AccountPassword extends TollgateCommand<typeof AccountPassw
   static override description =
     `With --email, asks for a reset email (the answer is the same whether or not the address has an account). With --token (the tgp_... token from that email, valid one hour), sets the new password and signs the account out everywhere; log in again afterwards. Without a terminal nothing is asked: pass the new password on standard input (--password-stdin) or in TOLLGATE_PASSWORD. On a terminal the new password is asked twice.`;
 
+  /** The name people look for first; one command, so the two cannot drift apart. */
+  static override aliases = ['account:reset-password'];
+
   static override examples = [
     '<%= config.bin %> <%= command.id %> --email ada@example.com',
     '<%= config.bin %> <%= command.id %> --token tgp_...',
@@ -37,7 +40,7 @@ export default class AccountPassword extends TollgateCommand<typeof AccountPassw
     const { ask } = await import('../../prompt.js');
     const tty = process.stdin.isTTY === true && process.stderr.isTTY === true;
     if (this.flags.token) {
-      await this.setPassword(this.flags.token.trim(), tty);
+      await this.setPassword(this.flags.token.trim());
       return;
     }
     let email = this.flags.email;
@@ -65,23 +68,15 @@ export default class AccountPassword extends TollgateCommand<typeof AccountPassw
     );
   }
 
-  private async setPassword(token: string, tty: boolean): Promise<void> {
-    const { ask, readStdin } = await import('../../prompt.js');
+  private async setPassword(token: string): Promise<void> {
+    const { readPassword } = await import('../../read-password.js');
     const { expectOk, request } = await import('../../api-client.js');
-    let password = process.env.TOLLGATE_PASSWORD;
-    if (this.flags['password-stdin']) password = await readStdin();
-    if (!password) {
-      if (!tty) {
-        throw new CliError('usage_error', 'no terminal to ask for the new password', {
-          hint: 'pass --password-stdin and pipe it in, or set TOLLGATE_PASSWORD',
-          exitCode: exitCodes.usage,
-        });
-      }
-      password = await ask('New password (at least 12 characters): ', { hidden: true });
-      if ((await ask('New password again: ', { hidden: true })) !== password) {
-        throw new CliError('passwords_differ', 'the two passwords differ', { hint: 'run the command again' });
-      }
-    }
+    const password = await readPassword({
+      stdin: this.flags['password-stdin'],
+      prompt: 'New password (at least 12 characters): ',
+      again: 'New password again: ',
+      what: 'the new password',
+    });
     const apiUrl = await this.apiUrl();
     const done = expectOk(
       await request(apiUrl, 'POST', '/v1/auth/password-reset/confirm', { body: { token, password } }),
