@@ -145,11 +145,11 @@ function changeEmailMail(to: string, token: string): OutgoingMail {
   return mail(to, 'change_email', 'Confirm your new email address for Tollgate', [
     'A Tollgate account asked to use this email address from now on.',
     '',
-    'To confirm, signed in to that account, send this token to POST /v1/me/email/confirm:',
+    'To confirm, signed in to that account, run:',
     '',
-    `  ${token}`,
+    `  tollgate account email --token ${token}`,
     '',
-    `It works once and expires in ${hours(accountTokenLifetimeMs.change_email)} hours.`,
+    `or send the token to POST /v1/me/email/confirm. It works once and expires in ${hours(accountTokenLifetimeMs.change_email)} hours.`,
     'If you did not ask for this, ignore this email: nothing changes without the token.',
   ]);
 }
