@@ -422,7 +422,14 @@ describe(`two-factor authentication over HTTP (${expectedDatabaseDriver})`, () =
       `SELECT column_name FROM information_schema.columns
        WHERE table_name = 'user_two_factor' AND data_type IN ('text', 'ARRAY', 'character varying')`,
     );
-    expect(columns.rows.map((row) => row.column_name).sort()).toEqual(['recovery_code_hashes', 'totp_secret_sealed']);
+    // Hashes, sealed values, and the masked phone number of SMS codes (sms-two-factor.test.ts checks it).
+    expect(columns.rows.map((row) => row.column_name).sort()).toEqual([
+      'recovery_code_hashes',
+      'sms_enrolment_code_hash',
+      'sms_phone_masked',
+      'sms_phone_sealed',
+      'totp_secret_sealed',
+    ]);
     const row = await database.query<{ totp_secret_sealed: string; recovery_code_hashes: string[]; dump: string }>(
       `SELECT totp_secret_sealed, recovery_code_hashes, row_to_json(t)::text AS dump
        FROM user_two_factor t WHERE user_id = $1`,
@@ -451,6 +458,16 @@ describe(`two-factor authentication over HTTP (${expectedDatabaseDriver})`, () =
     expect(await verifyAuditChain(database)).toMatchObject({ ok: true });
   });
 
+  it('refuses to add a phone number when this API has no SMS sender', async () => {
+    const account = await newAccount();
+    const refused = await send('POST', '/v1/me/2fa/sms', { phone: '+15551234567' }, account.token);
+    expect((await expectError(refused, 501, 'sms_not_configured')).message).toBe(
+      'this installation cannot send text messages',
+    );
+    const rows = await database.query('SELECT 1 FROM user_two_factor WHERE user_id = $1', [account.id]);
+    expect(rows.rowCount).toBe(0);
+  });
+
   it('documents the login answer as a union in the OpenAPI document', async () => {
     const document = (await (await fetch(`${server.url}/v1/openapi.json`)).json()) as {
       paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown> }> }>>;
@@ -464,6 +481,9 @@ describe(`two-factor authentication over HTTP (${expectedDatabaseDriver})`, () =
         '/v1/me/2fa/totp/confirm',
         '/v1/auth/login/2fa',
         '/v1/auth/login/2fa/email',
+        '/v1/me/2fa/sms',
+        '/v1/me/2fa/sms/confirm',
+        '/v1/auth/login/2fa/sms',
       ]),
     );
   });

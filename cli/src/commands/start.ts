@@ -59,6 +59,12 @@ Settings (environment variables; see docs/configuration.md):
   TOLLGATE_MAIL_FROM         sender (Tollgate <no-reply@localhost>)
   TOLLGATE_MAIL_DIR          folder of mail files (.tollgate/mail)
   TOLLGATE_PUBLIC_URL        base URL in emailed links (the API's URL)
+  TWILIO_ACCOUNT_SID         AC... Twilio account for SMS codes
+                             (unset: .txt files in TOLLGATE_SMS_DIR)
+  TWILIO_AUTH_TOKEN          that account's auth token
+  TWILIO_FROM                sender: +E.164 number or MG... service
+  TWILIO_API_BASE            Twilio API URL (https://api.twilio.com)
+  TOLLGATE_SMS_DIR           folder of SMS files (.tollgate/sms)
   TOLLGATE_GITHUB_CLIENT_ID, TOLLGATE_GITHUB_CLIENT_SECRET
                              log in with GitHub (an OAuth app)
   TOLLGATE_GITHUB_URL, TOLLGATE_GITHUB_API_URL

@@ -79,6 +79,7 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
         registry,
         keyring: backends.keyring,
         mailer: backends.mailer,
+        sms: backends.sms,
       });
       apiUrl = await serve(app.callback(), config.apiPort, 'TOLLGATE_API_PORT');
       operator = await bootstrapFirstOperator(backends.database, {

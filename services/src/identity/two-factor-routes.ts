@@ -5,19 +5,25 @@ import { TollgateError } from '../errors/tollgate-error.js';
 import { defineRoute } from '../http/route.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { MasterKeyring } from '../secrets/master-keyring.js';
+import { parsePhoneNumber } from '../sms/phone-number.js';
+import type { SmsSender } from '../sms/sms-sender.js';
 import type { Database } from '../storage/database.js';
 import { tokensBody, tokensSchema } from './auth-routes.js';
 import { authenticate, type Caller, clientOf } from './authenticate.js';
 import { verifyPassword } from './passwords.js';
 import { createSession } from './sessions.js';
-import { newEmailCode } from './two-factor.js';
+import { newEmailCode, newSmsCode } from './two-factor.js';
 import {
+  abandonSmsEnrolment,
   assertSecondFactorNotThrottled,
   type CodeFailure,
   challengeDeadReason,
   challengeLifetimeMs,
+  confirmSmsEnrolment,
   confirmTotpEnrolment,
   countChallengeAttempt,
+  countSmsSend,
+  disableSms,
   disableTwoFactor,
   findLoginChallenge,
   loadTwoFactorSettings,
@@ -25,12 +31,17 @@ import {
   markChallengeUsed,
   maxChallengeAttempts,
   maxEmailCodesPerChallenge,
+  maxSmsCodesPerChallenge,
+  openSmsPhone,
   recordSecondFactorFailure,
   replaceRecoveryCodes,
   type SecondFactorMethod,
   setEmailCodes,
+  smsEnrolmentLifetimeMs,
+  startSmsEnrolment,
   startTotpEnrolment,
   storeChallengeEmailCode,
+  storeChallengeSmsCode,
   type TwoFactorSettings,
   twoFactorStatus,
   useSecondFactor,
@@ -45,14 +56,18 @@ export interface TwoFactorRouteOptions {
   keyring: MasterKeyring;
   /** Sends the login codes of accounts that use email as a second factor. */
   mailer: Mailer;
+  /** Sends SMS codes; without it, adding a phone number is refused with `sms_not_configured`. */
+  sms?: SmsSender | undefined;
 }
 
-const methodSchema = z.enum(['totp', 'recovery_code', 'email']);
+const methodSchema = z.enum(['totp', 'recovery_code', 'email', 'sms']);
 const codeSchema = z
   .string()
   .min(1)
   .max(64)
-  .describe('6 digits from the authenticator app (or the email), or a recovery code such as k7m2q-x9hfa');
+  .describe(
+    '6 digits from the authenticator app (or the email or text message), or a recovery code such as k7m2q-x9hfa',
+  );
 
 const statusSchema = z.object({
   totp: z
@@ -61,6 +76,10 @@ const statusSchema = z.object({
   totp_confirmed_at: z.string().nullable(),
   email_codes: z.boolean(),
   recovery_codes_remaining: z.number().int(),
+  sms: z
+    .enum(['off', 'pending', 'enabled'])
+    .describe('`pending`: a code was sent to the phone number, but has not come back to confirm it yet'),
+  sms_phone: z.string().nullable().describe('The phone number of SMS codes, partly hidden: +1 *** *** 4567'),
   methods: z.array(methodSchema).describe('What a login asks for after the password; empty: the password alone'),
 });
 
@@ -75,6 +94,8 @@ function statusBody(settings: TwoFactorSettings | undefined): z.infer<typeof sta
     totp_confirmed_at: status.totpConfirmedAt?.toISOString() ?? null,
     email_codes: status.emailCodes,
     recovery_codes_remaining: status.recoveryCodesRemaining,
+    sms: status.sms,
+    sms_phone: status.smsPhone,
     methods: loginMethods(settings),
   };
 }
@@ -118,6 +139,13 @@ type Failed = { ok: false; error: TollgateError };
  */
 export function twoFactorRoutes(options: TwoFactorRouteOptions) {
   const { database, signingKey, keyring, mailer } = options;
+
+  function smsSender(): SmsSender {
+    if (options.sms) return options.sms;
+    throw new TollgateError('sms_not_configured', 'this installation cannot send text messages', {
+      hint: 'an operator sets TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM; or use another second factor',
+    });
+  }
 
   /** Counts a wrong password or code given to confirm a change while signed in, and audits it. */
   async function refuseSignedIn(
@@ -328,7 +356,7 @@ export function twoFactorRoutes(options: TwoFactorRouteOptions) {
       summary: 'Use codes sent by email as a second factor, or stop',
       description:
         'Turning them on needs a verified email address (409 `two_factor_email_unverified`). Turning them off ' +
-        'when no authenticator app is set up turns two-factor authentication off, so it needs the password.',
+        'when no authenticator app nor SMS codes are set up turns two-factor authentication off, so it needs the password.',
       tags: ['two-factor'],
       body: z.object({ enabled: z.boolean(), password: z.string().min(1).max(1024).optional() }),
       responses: { 200: { description: 'The settings now', schema: statusSchema } },
@@ -345,7 +373,7 @@ export function twoFactorRoutes(options: TwoFactorRouteOptions) {
           );
         }
         const current = await loadTwoFactorSettings(database, userId);
-        if (!body.enabled && current?.emailCodesEnabled && !current.totpConfirmedAt) {
+        if (!body.enabled && current?.emailCodesEnabled && !current.totpConfirmedAt && !current.smsConfirmedAt) {
           if (body.password === undefined) {
             throw new TollgateError('validation_failed', 'password: required to turn two-factor authentication off', {
               details: { issues: [{ path: 'password', message: 'required' }] },
@@ -428,6 +456,226 @@ export function twoFactorRoutes(options: TwoFactorRouteOptions) {
     }),
     defineRoute({
       method: 'post',
+      path: '/v1/me/2fa/sms',
+      operationId: 'startSmsEnrolment',
+      summary: 'Add a phone number for SMS codes: a code is sent to it',
+      description:
+        'The number, in E.164 form (`+15551234567`; spaces, dashes and brackets are ignored), is stored sealed and ' +
+        'sent a 6-digit code; POST /v1/me/2fa/sms/confirm with it makes SMS codes a second factor. Starting again ' +
+        'replaces a pending number and sends a new code; with SMS codes already on the answer is 409 ' +
+        '`two_factor_already_enabled`. A number that is not E.164, or that the SMS provider cannot deliver to, is ' +
+        '400 `invalid_phone`; an account is sent at most 10 text messages an hour (429 `rate_limited`).',
+      tags: ['two-factor'],
+      body: z.object({ phone: z.string().max(200).describe('A mobile number in international format: +15551234567') }),
+      responses: {
+        200: {
+          description: 'The code is sent',
+          schema: z.object({
+            sms: z.literal('pending'),
+            phone: z.string().describe('The number, partly hidden: +1 *** *** 4567'),
+            expires_at: z.string().describe('When the code stops working'),
+          }),
+        },
+      },
+      handler: async (ctx, { body }) => {
+        const caller = await authenticate(ctx, { database, signingKey });
+        const sender = smsSender();
+        const phone = parsePhoneNumber(body.phone);
+        const started = await database.transaction((tx) =>
+          startSmsEnrolment(tx, { userId: caller.user.id, phone, keyring }),
+        );
+        // Sent after the commit, like email codes; a number that cannot be sent to is not kept.
+        try {
+          await sender.send({
+            to: phone,
+            body:
+              `${started.code} is your Tollgate code to confirm this phone for sign-in. ` +
+              `It expires in ${Math.round(smsEnrolmentLifetimeMs / 60_000)} minutes.`,
+          });
+        } catch (error) {
+          await database.transaction((tx) => abandonSmsEnrolment(tx, caller.user.id, started.codeHash));
+          throw error;
+        }
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { sms: 'pending', phone: started.masked, expires_at: started.expiresAt.toISOString() };
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/me/2fa/sms/confirm',
+      operationId: 'confirmSmsEnrolment',
+      summary: 'Turn on SMS codes with the code sent to the new number',
+      description:
+        `The code works for ${Math.round(smsEnrolmentLifetimeMs / 60_000)} minutes and ${maxChallengeAttempts} ` +
+        "wrong tries; a wrong one is 400 `validation_failed` and counts against the account's limit of wrong codes. " +
+        'From now on a login can be completed with a code sent by SMS.',
+      tags: ['two-factor'],
+      body: z.object({ code: codeSchema }),
+      responses: { 200: { description: 'SMS codes are on', schema: statusSchema } },
+      handler: async (ctx, { body }) => {
+        const caller = await authenticate(ctx, { database, signingKey });
+        const userId = caller.user.id;
+        await assertSecondFactorNotThrottled(database, userId);
+        const outcome = await database.transaction(async (tx) => {
+          const settings = await loadTwoFactorSettings(tx, userId, { forUpdate: true });
+          const confirmed = await confirmSmsEnrolment(tx, settings, { code: body.code });
+          if (confirmed.ok) {
+            await appendAuditEntry(tx, {
+              ...callerAudit(ctx, caller),
+              action: 'user.two_factor_sms_enabled',
+              outcome: 'success',
+              details: { method: 'sms' },
+            });
+            return { ok: true, settings: await loadTwoFactorSettings(tx, userId) } as const;
+          }
+          if (confirmed.reason === 'wrong') {
+            await recordSecondFactorFailure(tx, userId);
+            await appendAuditEntry(tx, {
+              ...callerAudit(ctx, caller),
+              action: 'auth.two_factor_failed',
+              outcome: 'failure',
+              details: { operation: 'sms_enrolment', method: 'sms', reason: 'wrong' },
+            });
+          }
+          return confirmed;
+        });
+        if (!outcome.ok) {
+          const message =
+            outcome.reason === 'wrong'
+              ? 'code: the code does not match the one sent to your phone'
+              : outcome.reason === 'expired'
+                ? 'code: the code expired'
+                : 'code: too many wrong codes for this number';
+          throw new TollgateError('validation_failed', message, {
+            hint:
+              outcome.reason === 'wrong'
+                ? 'check the last text message from Tollgate'
+                : 'ask for a new code: POST /v1/me/2fa/sms (tollgate 2fa enable --method sms --phone ...)',
+            details: {
+              issues: [{ path: 'code', message: outcome.reason }],
+              attempts_left: outcome.attemptsLeft,
+            },
+          });
+        }
+        ctx.body = statusBody(outcome.settings);
+      },
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/v1/me/2fa/sms',
+      operationId: 'disableSms',
+      summary: 'Stop using SMS codes, and forget the phone number',
+      description:
+        'Needs the password when SMS codes are on (403 `reauthentication_failed` when it is wrong, counted against ' +
+        'the account); a pending number is dropped without it. Other second factors stay on.',
+      tags: ['two-factor'],
+      body: z.object({ password: z.string().min(1).max(1024).optional() }),
+      responses: { 200: { description: 'The settings now', schema: statusSchema } },
+      handler: async (ctx, { body }) => {
+        const caller = await authenticate(ctx, { database, signingKey });
+        const userId = caller.user.id;
+        const current = await loadTwoFactorSettings(database, userId);
+        if (!current?.smsPhoneSealed) {
+          throw new TollgateError('two_factor_not_enabled', 'SMS codes are not on for this account', {
+            hint: 'add a number with POST /v1/me/2fa/sms (tollgate 2fa enable --method sms --phone ...)',
+          });
+        }
+        const passwordChecked = current.smsConfirmedAt !== null;
+        if (passwordChecked) {
+          if (body.password === undefined) {
+            throw new TollgateError('validation_failed', 'password: required to turn SMS codes off', {
+              details: { issues: [{ path: 'password', message: 'required' }] },
+            });
+          }
+          await assertSecondFactorNotThrottled(database, userId);
+          const login = await findLoginByEmail(database, caller.user.email);
+          if (!login?.passwordHash || !(await verifyPassword(body.password, login.passwordHash)).ok) {
+            const failure = { operation: 'sms_off', factor: 'password', reason: 'wrong' } as const;
+            throw (await refuseSignedIn(ctx, caller, failure)).error;
+          }
+        }
+        const settings = await database.transaction(async (tx) => {
+          const before = await loadTwoFactorSettings(tx, userId, { forUpdate: true });
+          if (!before?.smsPhoneSealed) return before;
+          // Confirmed meanwhile by another request: that number is a factor now, and needs the password.
+          if (before.smsConfirmedAt && !passwordChecked) {
+            throw new TollgateError('validation_failed', 'password: required to turn SMS codes off', {
+              details: { issues: [{ path: 'password', message: 'required' }] },
+            });
+          }
+          await disableSms(tx, userId);
+          if (before.smsConfirmedAt) {
+            await appendAuditEntry(tx, {
+              ...callerAudit(ctx, caller),
+              action: 'user.two_factor_sms_disabled',
+              outcome: 'success',
+              details: { method: 'sms' },
+            });
+          }
+          return loadTwoFactorSettings(tx, userId);
+        });
+        ctx.body = statusBody(settings);
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/auth/login/2fa/sms',
+      operationId: 'sendLoginSmsCode',
+      summary: 'Text a 6-digit code for the second step of a login',
+      description:
+        'For a challenge whose methods include `sms`. A new code replaces the previous one; a challenge sends at ' +
+        `most ${maxSmsCodesPerChallenge}, and an account is sent at most 10 text messages an hour. The code works ` +
+        'until the challenge expires.',
+      tags: ['auth'],
+      body: z.object({ challenge: z.string().min(1).max(200) }),
+      responses: {
+        200: {
+          description: 'Sent',
+          schema: z.object({ sent_to: z.string().describe('The number, partly hidden'), expires_at: z.string() }),
+        },
+      },
+      handler: async (ctx, { body }) => {
+        const sender = smsSender();
+        const prepared = await database.transaction(async (tx) => {
+          const challenge = await findLoginChallenge(tx, body.challenge);
+          if (!challenge) throw challengeExpired('this login is unknown');
+          const dead = challengeDeadReason(challenge);
+          if (dead) throw challengeExpired(dead);
+          const settings = await loadTwoFactorSettings(tx, challenge.userId);
+          if (!settings) throw challengeExpired('this login can no longer be completed');
+          if (!settings.smsConfirmedAt || !settings.smsPhoneMasked) {
+            throw new TollgateError('validation_failed', 'this account does not use SMS codes', {
+              hint: 'use another of the methods the login answered',
+            });
+          }
+          if (challenge.smsCodesSent >= maxSmsCodesPerChallenge) {
+            throw new TollgateError('rate_limited', 'enough codes were texted for this login', {
+              hint: 'use the last code sent, or log in again',
+            });
+          }
+          await countSmsSend(tx, challenge.userId);
+          const { code, hash } = newSmsCode();
+          await storeChallengeSmsCode(tx, challenge.id, hash);
+          return {
+            code,
+            phone: openSmsPhone(settings, keyring),
+            masked: settings.smsPhoneMasked,
+            expiresAt: challenge.expiresAt,
+          };
+        });
+        // Sent after the commit: a code that fails to arrive can be sent again, a sent code is always stored.
+        const minutes = Math.round(challengeLifetimeMs / 60_000);
+        await sender.send({
+          to: prepared.phone,
+          body:
+            `${prepared.code} is your Tollgate sign-in code. It works once, for ${minutes} minutes. ` +
+            'Not you? Someone knows your password: change it.',
+        });
+        ctx.body = { sent_to: prepared.masked, expires_at: prepared.expiresAt.toISOString() };
+      },
+    }),
+    defineRoute({
+      method: 'post',
       path: '/v1/auth/login/2fa',
       operationId: 'completeLogin',
       summary: 'Finish a login with a second factor',
@@ -475,6 +723,7 @@ export function twoFactorRoutes(options: TwoFactorRouteOptions) {
             allowed: methods,
             keyring,
             emailCodeHash: challenge.emailCodeHash,
+            smsCodeHash: challenge.smsCodeHash,
             now,
           });
           if (!check.ok) {

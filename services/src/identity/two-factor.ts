@@ -3,7 +3,7 @@ import { generateSecret, generateSync } from 'otplib';
 
 /**
  * The building blocks of two-factor authentication: TOTP (authenticator apps), recovery codes and
- * codes sent by email. Pure functions: storing seeds (sealed with the master keyring), hashes and the
+ * codes sent by email or SMS. Pure functions: storing seeds (sealed with the master keyring), hashes and the
  * last used TOTP step is the caller's job.
  */
 
@@ -182,6 +182,21 @@ export function emailCodeMatches(input: string, hash: string): boolean {
   const code = input.replace(/\s+/g, '');
   if (!/^[0-9]{6}$/.test(code)) return false;
   return digestEquals(createHash('sha256').update(code).digest(), hash);
+}
+
+// SMS codes: the same six digits, sent as a text message instead of an email.
+
+/**
+ * Six random digits to send by SMS, and the SHA-256 (hex) to store; the same caveats as
+ * `newEmailCode`: the caller limits attempts and lets the code expire within minutes.
+ */
+export function newSmsCode(): { code: string; hash: string } {
+  return newEmailCode();
+}
+
+/** Whether a typed SMS code (spaces ignored) is the one `hash` was made from; constant time. */
+export function smsCodeMatches(input: string, hash: string): boolean {
+  return emailCodeMatches(input, hash);
 }
 
 function sha256Hex(value: string): string {

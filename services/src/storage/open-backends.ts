@@ -4,6 +4,8 @@ import { openCounterStore } from '../counters/open-counter-store.js';
 import type { Logger } from '../logging/logger.js';
 import { createMailer, type Mailer } from '../mail/mailer.js';
 import { type MasterKeyring, resolveMasterKeyring } from '../secrets/master-keyring.js';
+import { createSmsSender } from '../sms/create-sms-sender.js';
+import type { SmsSender } from '../sms/sms-sender.js';
 import type { Database } from './database.js';
 import { type MigrationReport, runMigrations } from './migrate.js';
 import { openDatabase } from './open-database.js';
@@ -16,6 +18,8 @@ export interface Backends {
   keyring: MasterKeyring;
   /** Outgoing mail (SMTP, or .eml files for the embedded default). */
   mailer: Mailer;
+  /** Outgoing text messages (Twilio, or .txt files for the embedded default). */
+  sms: SmsSender;
   close(): Promise<void>;
 }
 
@@ -42,14 +46,16 @@ export async function openBackends(
       mailDir: config.mail.dir,
       logger: options.logger,
     });
+    const sms = createSmsSender({ twilio: config.sms.twilio, smsDir: config.sms.dir, logger: options.logger });
     return {
       database,
       counters: opened,
       migrations,
       keyring,
       mailer,
+      sms,
       async close() {
-        await Promise.allSettled([opened.close(), database.close(), mailer.close()]);
+        await Promise.allSettled([opened.close(), database.close(), mailer.close(), sms.close()]);
       },
     };
   } catch (error) {

@@ -26,6 +26,7 @@ export interface TwilioServer {
   /** The API base, for TWILIO_API_BASE. */
   url: string;
   accountSid: string;
+  /** The token the server accepts; set another to play an operator whose token was revoked at Twilio. */
   authToken: string;
   /** The sending number, for TWILIO_FROM. */
   from: string;
@@ -60,7 +61,7 @@ async function readBody(request: IncomingMessage): Promise<string> {
 
 export async function startTwilioServer(): Promise<TwilioServer> {
   const accountSid = `AC${randomBytes(16).toString('hex')}`;
-  const authToken = randomBytes(16).toString('hex');
+  let authToken = randomBytes(16).toString('hex');
   const from = '+15005550006';
   const messages: TwilioMessage[] = [];
   const requests: TwilioServer['requests'] = [];
@@ -143,7 +144,12 @@ export async function startTwilioServer(): Promise<TwilioServer> {
   return {
     url,
     accountSid,
-    authToken,
+    get authToken() {
+      return authToken;
+    },
+    set authToken(value: string) {
+      authToken = value;
+    },
     from,
     messages,
     requests,
