@@ -105,4 +105,37 @@ describe('loadConfig', () => {
     expect(error.details).toEqual({ variable: 'DATABASE_URL' });
     expect(configError({ DATABASE_URL: 'not a url' }).message).toMatch(/^DATABASE_URL must be/);
   });
+
+  it('sends SMS through Twilio when all three TWILIO_ settings are given, else to .txt files', () => {
+    const sid = `AC${'0123456789abcdef'.repeat(2)}`;
+    const twilio = { TWILIO_ACCOUNT_SID: sid, TWILIO_AUTH_TOKEN: 'f'.repeat(32), TWILIO_FROM: '+15005550006' };
+    expect(loadConfig(twilio).sms).toEqual({
+      twilio: { accountSid: sid, authToken: 'f'.repeat(32), from: '+15005550006', apiBase: 'https://api.twilio.com' },
+      dir: '.tollgate/sms',
+    });
+    const service = `MG${'a'.repeat(32)}`;
+    const local = loadConfig({ ...twilio, TWILIO_FROM: service, TWILIO_API_BASE: 'http://127.0.0.1:9999/' });
+    expect(local.sms.twilio).toMatchObject({ from: service, apiBase: 'http://127.0.0.1:9999' });
+    expect(loadConfig({ TOLLGATE_SMS_DIR: '/var/lib/tollgate/sms' }).sms).toEqual({
+      twilio: undefined,
+      dir: '/var/lib/tollgate/sms',
+    });
+  });
+
+  it('refuses a partial or malformed Twilio setting, never echoing the auth token', () => {
+    const sid = `AC${'0'.repeat(32)}`;
+    const partial = configError({ TWILIO_ACCOUNT_SID: sid, TWILIO_FROM: '+15005550006' });
+    expect(partial.message).toBe(
+      'TWILIO_AUTH_TOKEN must be set too: SMS through Twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM',
+    );
+    expect(configError({ TWILIO_ACCOUNT_SID: 'AC123' }).message).toMatch(
+      /^TWILIO_ACCOUNT_SID must be a Twilio account sid/,
+    );
+    expect(configError({ TWILIO_FROM: '5005550006' }).message).toMatch(
+      /^TWILIO_FROM must be a sending number in E.164/,
+    );
+    const token = configError({ TWILIO_AUTH_TOKEN: 'short-secret' });
+    expect(token.message).toBe('TWILIO_AUTH_TOKEN must be the auth token of the Twilio account');
+    expect(token.message).not.toContain('short-secret');
+  });
 });
