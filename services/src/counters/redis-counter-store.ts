@@ -1,6 +1,6 @@
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import type { CounterConfig } from '../config/config.js';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
+import { openRedisClient, type RedisConfig } from '../storage/open-redis-client.js';
 import { withTimeout } from '../timing/with-timeout.js';
 import type { CounterStore } from './counter-store.js';
 
@@ -26,67 +26,17 @@ export interface RedisCounterStoreOptions {
   connectWaitMs?: number;
 }
 
-/** The URL without its password, for logs and status output. */
-export function describeRedisUrl(url: string): string {
-  const parsed = new URL(url);
-  return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
-}
-
-// Commands fail at once while disconnected instead of queueing: a request must not hang on a Redis
-// that is down (the gateway's failure policy decides what happens then). The client keeps
-// reconnecting in the background, so readiness comes back by itself when Redis does.
-const clientOptions: RedisOptions = {
-  enableOfflineQueue: false,
-  maxRetriesPerRequest: 1,
-  connectTimeout: 2_000,
-  retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
-};
-
-function waitForReady(client: Redis | Cluster, ms: number): Promise<boolean> {
-  if (client.status === 'ready') return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      client.off('ready', onReady);
-      resolve(false);
-    }, ms);
-    const onReady = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    client.once('ready', onReady);
-  });
-}
-
 export async function openRedisCounterStore(
-  config: Extract<CounterConfig, { driver: 'redis' | 'redis-cluster' }>,
+  config: RedisConfig,
   options: RedisCounterStoreOptions,
 ): Promise<CounterStore> {
-  const client =
-    config.driver === 'redis'
-      ? new Redis(config.url, { ...clientOptions, ...(options.keyPrefix ? { keyPrefix: options.keyPrefix } : {}) })
-      : new Cluster(config.nodes, {
-          enableOfflineQueue: false,
-          ...(options.keyPrefix ? { keyPrefix: options.keyPrefix } : {}),
-          redisOptions: clientOptions,
-          clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
-        });
-  const location =
-    config.driver === 'redis' ? describeRedisUrl(config.url) : config.nodes.map((n) => `${n.host}:${n.port}`).join(',');
+  const { client, location, close } = await openRedisClient(config, {
+    logger: options.logger,
+    purpose: 'counters',
+    ...(options.keyPrefix ? { keyPrefix: options.keyPrefix } : {}),
+    ...(options.connectWaitMs === undefined ? {} : { connectWaitMs: options.connectWaitMs }),
+  });
   client.defineCommand('tollgateIncrement', { numberOfKeys: 1, lua: incrementScript });
-
-  let lastError: string | undefined;
-  client.on('error', (error: Error) => {
-    // ioredis repeats the same error on every reconnect attempt; log each distinct one once.
-    if (error.message !== lastError) options.logger.warn({ err: error, location }, 'Redis connection error');
-    lastError = error.message;
-  });
-  client.on('ready', () => {
-    if (lastError !== undefined) options.logger.info({ location }, 'Redis connection restored');
-    lastError = undefined;
-  });
-
-  const ready = await waitForReady(client, options.connectWaitMs ?? 5_000);
-  if (!ready) options.logger.warn({ location }, 'Redis is not answering; going on and retrying in the background');
 
   const pingTimeoutMs = options.pingTimeoutMs ?? 1_000;
   const redis = client as RedisClient;
@@ -109,12 +59,6 @@ export async function openRedisCounterStore(
     async ping() {
       await withTimeout(client.ping(), pingTimeoutMs, 'Redis PING');
     },
-    async close() {
-      try {
-        await withTimeout(client.quit(), 2_000, 'Redis QUIT');
-      } catch {
-        client.disconnect();
-      }
-    },
+    close,
   };
 }
