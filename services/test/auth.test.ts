@@ -1,11 +1,12 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../src/audit/index.js';
 import type { RunningServer } from '../src/http/http-server.js';
 import { createUserWithPassword } from '../src/identity/users.js';
 import type { Database } from '../src/storage/database.js';
 import { startTestApi, type TestApi } from './support/api.js';
-import { expectedDatabaseDriver } from './support/backends.js';
+import { expectedDatabaseDriver, testRedisUrl } from './support/backends.js';
+import { dumpRedisKeys } from './support/redis-keys.js';
 
 let database: Database;
 let server: RunningServer;
@@ -169,7 +170,7 @@ describe(`password login over HTTP (${expectedDatabaseDriver})`, () => {
     ).toBe(200);
   });
 
-  it('stores no plaintext password or refresh token', async () => {
+  it('stores no plaintext password or refresh token, in the database or in Redis', async () => {
     const account = await newAccount();
     const tokens = await login(account.email);
     const dump = await database.query<{ row: string }>(
@@ -177,9 +178,13 @@ describe(`password login over HTTP (${expectedDatabaseDriver})`, () => {
        UNION ALL SELECT encode(token_sha256, 'hex') FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE s.user_id = $1`,
       [account.id],
     );
-    const text = dump.rows.map((row) => row.row).join('\n');
+    const redis = testRedisUrl ? await dumpRedisKeys(testApi.refreshTokenKeyPrefix) : [];
+    const text = [...dump.rows.map((row) => row.row), JSON.stringify(redis)].join('\n');
+    // The token's hash is there, wherever refresh tokens live: the dump looked in the right place.
+    expect(text).toContain(createHash('sha256').update(tokens.refresh_token).digest('hex'));
     expect(text).not.toContain(password);
     expect(text).not.toContain(tokens.refresh_token);
-    expect(text).not.toContain(tokens.refresh_token.slice(4));
+    // The secret part, after `tgr_<session id>_`.
+    expect(text).not.toContain(tokens.refresh_token.slice(37));
   });
 });

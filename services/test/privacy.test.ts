@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { generateSync } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../src/audit/index.js';
@@ -6,7 +6,8 @@ import type { RunningServer } from '../src/http/http-server.js';
 import { createUserWithPassword } from '../src/identity/users.js';
 import type { Database } from '../src/storage/database.js';
 import { startTestApi, type TestApi } from './support/api.js';
-import { expectedDatabaseDriver } from './support/backends.js';
+import { expectedDatabaseDriver, testRedisUrl } from './support/backends.js';
+import { dumpRedisKeys } from './support/redis-keys.js';
 
 const password = 'privacy test passphrase 77';
 // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
@@ -57,7 +58,7 @@ async function call(
   return { status: response.status, body: text ? JSON.parse(text) : undefined };
 }
 
-/** Every row of every table, as text: what a database dump would contain. */
+/** Every row of every table, and the refresh tokens' Redis keys, as text: what a dump would contain. */
 async function dump(): Promise<string> {
   const tables = await database.query<{ table_name: string }>(
     `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`,
@@ -67,6 +68,7 @@ async function dump(): Promise<string> {
     const rows = await database.query<{ row: string }>(`SELECT row_to_json(t)::text AS row FROM "${table_name}" t`);
     parts.push(...rows.rows.map((row) => row.row));
   }
+  if (testRedisUrl) parts.push(JSON.stringify(await dumpRedisKeys(testApi.refreshTokenKeyPrefix)));
   return parts.join('\n');
 }
 
@@ -117,6 +119,8 @@ describe(`account export and deletion (${expectedDatabaseDriver})`, () => {
   it('erases the personal data and keeps the audit trail, pseudonymous and intact', async () => {
     const ada = await person('erase');
     const team = await call(ada, 'POST', '/v1/teams', { name: `Solo ${randomBytes(3).toString('hex')}` });
+    const refreshTokenHash = createHash('sha256').update(ada.refreshToken).digest('hex');
+    expect(await dump()).toContain(refreshTokenHash);
     expect((await call(ada, 'DELETE', '/v1/me', { confirm: ada.email.toUpperCase(), password })).status).toBe(204);
 
     const user = await database.query<{
@@ -136,6 +140,8 @@ describe(`account export and deletion (${expectedDatabaseDriver})`, () => {
       [ada.id],
     );
     expect(sessions.rows.every((row) => row.ip === null && row.user_agent === null)).toBe(true);
+    // Its refresh token's hash is gone, wherever refresh tokens live.
+    expect(await dump()).not.toContain(refreshTokenHash);
     expect((await database.query('SELECT 1 FROM team_members WHERE user_id = $1', [ada.id])).rowCount).toBe(0);
     // The team (which may hold invoices) stays, without an owner.
     expect((await database.query('SELECT owner_user_id FROM teams WHERE id = $1', [team.body.id])).rows).toEqual([

@@ -7,6 +7,7 @@ import {
   bootstrapFirstOperator,
   createApiApp,
   createMetricsRegistry,
+  isTollgateError,
   type JobRunner,
   type Logger,
   listen,
@@ -80,11 +81,19 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
         keyring: backends.keyring,
         mailer: backends.mailer,
         sms: backends.sms,
+        refreshTokens: backends.refreshTokens,
       });
       apiUrl = await serve(app.callback(), config.apiPort, 'TOLLGATE_API_PORT');
       operator = await bootstrapFirstOperator(backends.database, {
         email: config.operatorEmail,
         signingKey: accessTokenSigningKey(backends.keyring),
+        refreshTokens: backends.refreshTokens,
+      }).catch((error: unknown) => {
+        // Redis is down at the first start: the operator's session cannot get a refresh token, so
+        // nothing was created. Serve anyway, as with Redis down at any start; the next start creates it.
+        if (!isTollgateError(error) || error.code !== 'session_store_unavailable') throw error;
+        logger.warn({ err: error }, 'the first operator will be created at the next start: Redis cannot be reached');
+        return undefined;
       });
     }
     if (only.has('gateway')) {

@@ -18,6 +18,7 @@ import {
 } from './account-tokens.js';
 import { authenticate, clientOf } from './authenticate.js';
 import { hashPassword, passwordProblems, verifyPassword } from './passwords.js';
+import type { RefreshTokenStore } from './refresh-token-store.js';
 import { revokeAllSessions } from './sessions.js';
 import { userBody, userSchema } from './user-body.js';
 import { createUserWithPassword, findLoginByEmail, findUserById, normalizeEmail } from './users.js';
@@ -42,6 +43,8 @@ export interface AccountRouteOptions {
    * abuse-limits.ts (each one sends an email, so each one can be used to flood an inbox).
    */
   counters?: CounterStore;
+  /** Where refresh tokens live: a password reset forgets those of every session it ends. */
+  refreshTokens: RefreshTokenStore;
 }
 
 /** An address we can mail: zod's email shape (which also keeps out quotes, spaces and lists). */
@@ -180,7 +183,7 @@ function isUniqueViolation(error: unknown): boolean {
  * email address has an account; every change is audited in its own transaction.
  */
 export function accountRoutes(options: AccountRouteOptions) {
-  const { database, mailer, signingKey, publicUrl, logger, counters } = options;
+  const { database, mailer, signingKey, publicUrl, logger, counters, refreshTokens } = options;
 
   /** For notices about a change already made: failing to send one must not report the change as failed. */
   async function sendNotice(message: OutgoingMail): Promise<void> {
@@ -452,7 +455,7 @@ export function accountRoutes(options: AccountRouteOptions) {
              WHERE id = $1`,
             [user.id, passwordHash, now],
           );
-          const sessions = await revokeAllSessions(tx, { userId: user.id, now });
+          const sessions = await revokeAllSessions(tx, { userId: user.id, refreshTokens, now });
           // A change-email link asked for with the old password must not outlive it.
           await revokeAccountTokens(tx, { userId: user.id, purposes: ['reset_password', 'change_email'] });
           await appendAuditEntry(tx, {

@@ -1,5 +1,6 @@
 import { appendAuditEntry } from '../audit/index.js';
 import type { Database } from '../storage/database.js';
+import type { RefreshTokenStore } from './refresh-token-store.js';
 import { type ClientInfo, createSession, type SessionTokens } from './sessions.js';
 import { normalizeEmail, type User } from './users.js';
 
@@ -19,7 +20,7 @@ export interface BootstrapResult {
  */
 export async function bootstrapFirstOperator(
   database: Database,
-  options: { email: string; signingKey: Buffer; client?: ClientInfo },
+  options: { email: string; signingKey: Buffer; refreshTokens: RefreshTokenStore; client?: ClientInfo },
 ): Promise<BootstrapResult | undefined> {
   return database.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [bootstrapLockKey]);
@@ -52,6 +53,7 @@ export async function bootstrapFirstOperator(
       userId: user.id,
       client: options.client ?? { userAgent: 'tollgate start (first operator)' },
       signingKey: options.signingKey,
+      refreshTokens: options.refreshTokens,
     });
     await appendAuditEntry(tx, {
       actorLabel: 'system',

@@ -6,10 +6,11 @@ import type { Database } from '../storage/database.js';
 import { authenticate, clientOf } from './authenticate.js';
 import { verifyPassword } from './passwords.js';
 import { deleteAccount, exportAccount } from './privacy.js';
+import type { RefreshTokenStore } from './refresh-token-store.js';
 import { findLoginByEmail } from './users.js';
 
 /** The data-subject rights: a copy of everything held (export) and erasure (delete). */
-export function privacyRoutes(options: { database: Database; signingKey: Buffer }) {
+export function privacyRoutes(options: { database: Database; signingKey: Buffer; refreshTokens: RefreshTokenStore }) {
   const { database } = options;
   return [
     defineRoute({
@@ -62,7 +63,11 @@ export function privacyRoutes(options: { database: Database; signingKey: Buffer 
             hint: 'give your current password',
           });
         }
-        await deleteAccount(database, { userId: caller.user.id, requestId: ctx.state.requestId });
+        await deleteAccount(database, {
+          userId: caller.user.id,
+          refreshTokens: options.refreshTokens,
+          requestId: ctx.state.requestId,
+        });
         ctx.status = 204;
       },
     }),

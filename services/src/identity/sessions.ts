@@ -3,6 +3,7 @@ import jwt from 'jsonwebtoken';
 import { TollgateError } from '../errors/tollgate-error.js';
 import type { MasterKeyring } from '../secrets/master-keyring.js';
 import type { Database, Queryable } from '../storage/database.js';
+import type { RefreshTokenStore } from './refresh-token-store.js';
 
 /** Access tokens live 15 minutes; a session (its refresh-token family) 30 days at most. */
 export const accessTokenTtlSeconds = 15 * 60;
@@ -11,13 +12,15 @@ export const sessionLifetimeMs = 30 * 24 * 60 * 60 * 1000;
 const issuer = 'tollgate';
 const audience = 'tollgate-api';
 const refreshTokenPrefix = 'tgr_';
+/** `tgr_`, the session id as 32 hex digits, `_`, 32 random bytes in base64url. */
+const refreshTokenPattern = /^tgr_([0-9a-f]{32})_[A-Za-z0-9_-]{43}$/;
 
 export interface SessionTokens {
   sessionId: string;
   accessToken: string;
   /** Seconds until the access token expires. */
   accessTokenExpiresIn: number;
-  /** Shown to the client once; only its SHA-256 is stored. */
+  /** Shown to the client once; only its SHA-256 is stored (refresh-token-store.ts). */
   refreshToken: string;
   sessionExpiresAt: Date;
 }
@@ -34,8 +37,20 @@ export interface AccessClaims {
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest();
 
-function newRefreshToken(): string {
-  return `${refreshTokenPrefix}${randomBytes(32).toString('base64url')}`;
+/**
+ * A refresh token names its session, so a store can find the token's family without an index:
+ * Redis keeps a session's tokens under the session's hash tag (redis-refresh-token-store.ts). The
+ * session id is no secret (the access token carries it too); the 32 random bytes are.
+ */
+function newRefreshToken(sessionId: string): string {
+  return `${refreshTokenPrefix}${sessionId.replaceAll('-', '')}_${randomBytes(32).toString('base64url')}`;
+}
+
+/** The session a refresh token names, or undefined when it is not one of ours. */
+function sessionOfRefreshToken(token: string): string | undefined {
+  const hex = refreshTokenPattern.exec(token)?.[1];
+  if (hex === undefined) return undefined;
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /** The HS256 key of access tokens, derived from the master key (rotating it signs everyone out). */
@@ -87,10 +102,15 @@ function tokensFor(
   };
 }
 
-/** Opens a session for a user who has just proven who they are. Call inside the login's transaction. */
+/**
+ * Opens a session for a user who has just proven who they are. Call inside the login's transaction.
+ * The first refresh token is stored once the session row exists; with Redis that write is not part
+ * of the transaction (see RefreshTokenStore.issue), and when Redis cannot be reached this throws
+ * `session_store_unavailable`, so the login rolls back rather than hand out a token that cannot work.
+ */
 export async function createSession(
   tx: Queryable,
-  options: { userId: string; client: ClientInfo; signingKey: Buffer; now?: Date },
+  options: { userId: string; client: ClientInfo; signingKey: Buffer; refreshTokens: RefreshTokenStore; now?: Date },
 ): Promise<SessionTokens> {
   const now = options.now ?? new Date();
   const expiresAt = new Date(now.getTime() + sessionLifetimeMs);
@@ -99,22 +119,11 @@ export async function createSession(
      VALUES ($1, $2, $3, $4, $5) RETURNING id`,
     [options.userId, now, expiresAt, options.client.ip ?? null, options.client.userAgent ?? null],
   );
-  const sessionId = session.rows[0]?.id ?? '';
-  const refreshToken = newRefreshToken();
-  await tx.query('INSERT INTO refresh_tokens (token_sha256, session_id, issued_at) VALUES ($1, $2, $3)', [
-    sha256(refreshToken),
-    sessionId,
-    now,
-  ]);
+  const sessionId = session.rows[0]?.id;
+  if (sessionId === undefined) throw new Error('session insert returned no row');
+  const refreshToken = newRefreshToken(sessionId);
+  await options.refreshTokens.issue(tx, { sessionId, tokenSha256: sha256(refreshToken), expiresAt, now });
   return tokensFor(options.userId, sessionId, refreshToken, expiresAt, options.signingKey);
-}
-
-interface RefreshRow {
-  session_id: string;
-  user_id: string;
-  rotated_at: Date | null;
-  expires_at: Date;
-  revoked_at: Date | null;
 }
 
 export type RefreshOutcome =
@@ -126,50 +135,69 @@ export type RefreshOutcome =
  * Exchanges a refresh token for a new pair (rotation). Presenting a token that was already
  * exchanged means it leaked or was replayed: the whole session (the token family) is revoked, so
  * neither the thief's nor the owner's tokens work any more (OAuth 2.0 Security BCP, section 4.14).
+ *
+ * The session is checked in PostgreSQL first (a revoked or expired one is refused without touching
+ * the store), then the store rotates the token atomically. Throws `session_store_unavailable` when
+ * the store cannot be reached: no token is accepted without its check.
  */
 export async function refreshSession(
   database: Database,
-  options: { refreshToken: string; signingKey: Buffer; now?: Date },
+  options: { refreshToken: string; signingKey: Buffer; refreshTokens: RefreshTokenStore; now?: Date },
 ): Promise<RefreshOutcome> {
   const now = options.now ?? new Date();
-  if (!options.refreshToken.startsWith(refreshTokenPrefix)) return { ok: false, reason: 'unknown' };
-  return database.transaction(async (tx) => {
-    const found = await tx.query<RefreshRow>(
-      `SELECT r.session_id, s.user_id, r.rotated_at, s.expires_at, s.revoked_at
-       FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
-       WHERE r.token_sha256 = $1
-       FOR UPDATE OF r, s`,
-      [sha256(options.refreshToken)],
-    );
-    const row = found.rows[0];
-    if (!row) return { ok: false, reason: 'unknown' } as const;
-    const ids = { userId: row.user_id, sessionId: row.session_id };
-    if (row.revoked_at) return { ok: false, reason: 'revoked', ...ids } as const;
-    if (row.rotated_at) {
-      await tx.query(`UPDATE sessions SET revoked_at = $2, revoked_reason = 'refresh_token_reused' WHERE id = $1`, [
-        row.session_id,
-        now,
-      ]);
-      return { ok: false, reason: 'reused', ...ids } as const;
-    }
-    if (row.expires_at.getTime() <= now.getTime()) return { ok: false, reason: 'expired', ...ids } as const;
-    await tx.query('UPDATE refresh_tokens SET rotated_at = $2 WHERE token_sha256 = $1', [
-      sha256(options.refreshToken),
-      now,
-    ]);
-    const refreshToken = newRefreshToken();
-    await tx.query('INSERT INTO refresh_tokens (token_sha256, session_id, issued_at) VALUES ($1, $2, $3)', [
-      sha256(refreshToken),
-      row.session_id,
-      now,
-    ]);
-    await tx.query('UPDATE sessions SET last_refreshed_at = $2 WHERE id = $1', [row.session_id, now]);
-    return {
-      ok: true,
-      userId: row.user_id,
-      tokens: tokensFor(row.user_id, row.session_id, refreshToken, row.expires_at, options.signingKey),
-    } as const;
+  const sessionId = sessionOfRefreshToken(options.refreshToken);
+  if (sessionId === undefined) return { ok: false, reason: 'unknown' };
+  const found = await database.query<{ user_id: string; expires_at: Date; revoked_at: Date | null }>(
+    'SELECT user_id, expires_at, revoked_at FROM sessions WHERE id = $1',
+    [sessionId],
+  );
+  const session = found.rows[0];
+  if (!session) return { ok: false, reason: 'unknown' };
+  const ids = { userId: session.user_id, sessionId };
+  if (session.revoked_at) return { ok: false, reason: 'revoked', ...ids };
+  if (session.expires_at.getTime() <= now.getTime()) return { ok: false, reason: 'expired', ...ids };
+
+  const refreshToken = newRefreshToken(sessionId);
+  const verdict = await options.refreshTokens.rotate({
+    sessionId,
+    presentedSha256: sha256(options.refreshToken),
+    nextSha256: sha256(refreshToken),
+    expiresAt: session.expires_at,
+    now,
   });
+  if (verdict === 'unknown') {
+    // A twin request may have found reuse and forgotten the family between the check above and the
+    // rotation: then the honest answer is that the session is revoked.
+    const revoked = await database.query('SELECT 1 FROM sessions WHERE id = $1 AND revoked_at IS NOT NULL', [
+      sessionId,
+    ]);
+    return revoked.rowCount > 0 ? { ok: false, reason: 'revoked', ...ids } : { ok: false, reason: 'unknown' };
+  }
+  if (verdict === 'reused') {
+    // Revoked first, and committed, then forgotten: a twin request that finds the family gone
+    // already sees the session revoked.
+    await database.query(
+      `UPDATE sessions SET revoked_at = $2, revoked_reason = 'refresh_token_reused'
+       WHERE id = $1 AND revoked_at IS NULL`,
+      [sessionId, now],
+    );
+    await options.refreshTokens.forget(database, [sessionId]);
+    return { ok: false, reason: 'reused', ...ids };
+  }
+  const touched = await database.query(
+    'UPDATE sessions SET last_refreshed_at = $2 WHERE id = $1 AND revoked_at IS NULL',
+    [sessionId, now],
+  );
+  // Revoked while this rotation ran (a logout, or the other half of a reuse race): the new token
+  // may have landed after the revocation forgot the family, so forget it again. The answer stays a
+  // success, as the winner of a race gets one, but the session is over: its access token is
+  // refused at the first request and the new refresh token finds the session revoked.
+  if (touched.rowCount === 0) await options.refreshTokens.forget(database, [sessionId]);
+  return {
+    ok: true,
+    userId: session.user_id,
+    tokens: tokensFor(session.user_id, sessionId, refreshToken, session.expires_at, options.signingKey),
+  };
 }
 
 export interface SessionSummary {
@@ -205,25 +233,44 @@ export async function listActiveSessions(db: Queryable, userId: string, now = ne
   }));
 }
 
-/** Revokes one of the user's sessions; false when it is not theirs or already revoked. */
+/**
+ * Revokes one of the user's sessions and forgets its refresh tokens; false when it is not theirs or
+ * already revoked. With Redis the tokens are deleted at once, before `tx` commits: if it rolls
+ * back, the session stays open but cannot be refreshed (the safe way round).
+ */
 export async function revokeSession(
   tx: Queryable,
-  options: { userId: string; sessionId: string; reason: 'logout' | 'revoked'; now?: Date },
+  options: {
+    userId: string;
+    sessionId: string;
+    reason: 'logout' | 'revoked';
+    refreshTokens: RefreshTokenStore;
+    now?: Date;
+  },
 ): Promise<boolean> {
   const result = await tx.query(
     `UPDATE sessions SET revoked_at = $3, revoked_reason = $4
      WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL`,
     [options.sessionId, options.userId, options.now ?? new Date(), options.reason],
   );
-  return result.rowCount > 0;
+  if (result.rowCount === 0) return false;
+  await options.refreshTokens.forget(tx, [options.sessionId]);
+  return true;
 }
 
-/** Logs out everywhere: revokes every live session of the user; returns how many. */
-export async function revokeAllSessions(tx: Queryable, options: { userId: string; now?: Date }): Promise<number> {
-  const result = await tx.query(
+/** Logs out everywhere: revokes every live session of the user and forgets their refresh tokens; returns how many. */
+export async function revokeAllSessions(
+  tx: Queryable,
+  options: { userId: string; refreshTokens: RefreshTokenStore; now?: Date },
+): Promise<number> {
+  const result = await tx.query<{ id: string }>(
     `UPDATE sessions SET revoked_at = $2, revoked_reason = 'logout_everywhere'
-     WHERE user_id = $1 AND revoked_at IS NULL`,
+     WHERE user_id = $1 AND revoked_at IS NULL RETURNING id`,
     [options.userId, options.now ?? new Date()],
+  );
+  await options.refreshTokens.forget(
+    tx,
+    result.rows.map((row) => row.id),
   );
   return result.rowCount;
 }

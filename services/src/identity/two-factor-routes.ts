@@ -11,6 +11,7 @@ import type { Database } from '../storage/database.js';
 import { tokensBody, tokensSchema } from './auth-routes.js';
 import { authenticate, type Caller, clientOf } from './authenticate.js';
 import { verifyPassword } from './passwords.js';
+import type { RefreshTokenStore } from './refresh-token-store.js';
 import { createSession } from './sessions.js';
 import { newEmailCode, newSmsCode } from './two-factor.js';
 import {
@@ -52,6 +53,8 @@ export interface TwoFactorRouteOptions {
   database: Database;
   /** HS256 key for access tokens, derived from the master key. */
   signingKey: Buffer;
+  /** Where the refresh token of a completed login is stored. */
+  refreshTokens: RefreshTokenStore;
   /** Seals TOTP seeds at rest. */
   keyring: MasterKeyring;
   /** Sends the login codes of accounts that use email as a second factor. */
@@ -748,7 +751,13 @@ export function twoFactorRoutes(options: TwoFactorRouteOptions) {
             } as const;
           }
           await markChallengeUsed(tx, challenge.id, now);
-          const tokens = await createSession(tx, { userId: user.id, client, signingKey, now });
+          const tokens = await createSession(tx, {
+            userId: user.id,
+            client,
+            signingKey,
+            refreshTokens: options.refreshTokens,
+            now,
+          });
           await appendAuditEntry(tx, {
             ...audit,
             action: 'auth.login',

@@ -1,6 +1,8 @@
 import type { TollgateConfig } from '../config/config.js';
 import type { CounterStore } from '../counters/counter-store.js';
 import { openCounterStore } from '../counters/open-counter-store.js';
+import { openRefreshTokenStore } from '../identity/open-refresh-token-store.js';
+import type { RefreshTokenStore } from '../identity/refresh-token-store.js';
 import type { Logger } from '../logging/logger.js';
 import { createMailer, type Mailer } from '../mail/mailer.js';
 import { type MasterKeyring, resolveMasterKeyring } from '../secrets/master-keyring.js';
@@ -13,6 +15,8 @@ import { openDatabase } from './open-database.js';
 export interface Backends {
   database: Database;
   counters: CounterStore;
+  /** Refresh-token hashes and their rotation: Redis when configured, else the database. */
+  refreshTokens: RefreshTokenStore;
   migrations: MigrationReport;
   /** Seals secrets at rest and derives the token-signing key. */
   keyring: MasterKeyring;
@@ -23,7 +27,7 @@ export interface Backends {
   close(): Promise<void>;
 }
 
-/** Opens the database, brings its schema up to date, and opens the counter store. */
+/** Opens the database, brings its schema up to date, and opens the counter and refresh-token stores. */
 export async function openBackends(
   config: TollgateConfig,
   options: { logger: Logger; signal?: AbortSignal },
@@ -36,10 +40,20 @@ export async function openBackends(
   });
   const database = await openDatabase(config.database, options);
   let counters: CounterStore | undefined;
+  let refreshTokens: RefreshTokenStore | undefined;
   try {
     const migrations = await runMigrations(database, options);
-    counters = await openCounterStore(config.counters, options);
-    const opened = counters;
+    // In parallel: with Redis down, each waits for its connection before going on without it.
+    const [countersOpening, tokensOpening] = await Promise.allSettled([
+      openCounterStore(config.counters, options),
+      openRefreshTokenStore(config.counters, { database, logger: options.logger }),
+    ]);
+    if (countersOpening.status === 'fulfilled') counters = countersOpening.value;
+    if (tokensOpening.status === 'fulfilled') refreshTokens = tokensOpening.value;
+    if (countersOpening.status === 'rejected') throw countersOpening.reason;
+    if (tokensOpening.status === 'rejected') throw tokensOpening.reason;
+    const opened = countersOpening.value;
+    const openedTokens = tokensOpening.value;
     const mailer = createMailer({
       ...(config.mail.smtpUrl === undefined ? {} : { smtpUrl: config.mail.smtpUrl }),
       from: config.mail.from,
@@ -50,16 +64,18 @@ export async function openBackends(
     return {
       database,
       counters: opened,
+      refreshTokens: openedTokens,
       migrations,
       keyring,
       mailer,
       sms,
       async close() {
-        await Promise.allSettled([opened.close(), database.close(), mailer.close(), sms.close()]);
+        await Promise.allSettled([opened.close(), openedTokens.close(), database.close(), mailer.close(), sms.close()]);
       },
     };
   } catch (error) {
     await counters?.close().catch(() => undefined);
+    await refreshTokens?.close().catch(() => undefined);
     await database.close().catch(() => undefined);
     throw error;
   }

@@ -5,6 +5,8 @@ import pg from 'pg';
 import type { CounterConfig, DatabaseConfig } from '../../src/config/config.js';
 import type { CounterStore } from '../../src/counters/counter-store.js';
 import { openCounterStore } from '../../src/counters/open-counter-store.js';
+import { openRefreshTokenStore } from '../../src/identity/open-refresh-token-store.js';
+import type { RefreshTokenStore } from '../../src/identity/refresh-token-store.js';
 import { createLogger, type Logger } from '../../src/logging/logger.js';
 import type { Database } from '../../src/storage/database.js';
 import { openDatabase } from '../../src/storage/open-database.js';
@@ -15,6 +17,8 @@ export const testRedisUrl = process.env.TEST_REDIS_URL || undefined;
 
 export const expectedDatabaseDriver = testDatabaseUrl ? 'postgres' : 'pglite';
 export const expectedCounterDriver = testRedisUrl ? 'redis' : 'memory';
+/** Refresh tokens live in Redis when it is configured, else in the database. */
+export const expectedRefreshTokenDriver = testRedisUrl ? 'redis' : 'postgres';
 
 export function silentLogger(): Logger {
   return createLogger({ level: 'silent' });
@@ -85,6 +89,29 @@ export async function openTestCounters(): Promise<Disposable<CounterStore>> {
     keyPrefix: `${uniqueName('test')}:`,
   });
   return { value: counters, dispose: () => counters.close() };
+}
+
+export interface TestRefreshTokens extends Disposable<RefreshTokenStore> {
+  /** Before each of its Redis keys (dumpRedisKeys); empty on the database. */
+  keyPrefix: string;
+}
+
+/**
+ * The refresh-token store the suites use: Redis under a key prefix of its own with TEST_REDIS_URL,
+ * the database's `refresh_tokens` otherwise. `redisUrl` points it elsewhere, e.g. through a TcpProxy.
+ */
+export async function openTestRefreshTokens(
+  database: Database,
+  options: { redisUrl?: string } = {},
+): Promise<TestRefreshTokens> {
+  const redisUrl = options.redisUrl ?? testRedisUrl;
+  const keyPrefix = redisUrl ? `${uniqueName('test')}:` : '';
+  const store = await openRefreshTokenStore(redisUrl ? { driver: 'redis', url: redisUrl } : { driver: 'memory' }, {
+    database,
+    logger: silentLogger(),
+    keyPrefix,
+  });
+  return { value: store, keyPrefix, dispose: () => store.close() };
 }
 
 /** A key no other test (or earlier run against the same Redis) uses. */
