@@ -2,7 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, createUserWithPassword, openDatabase } from '@tollgate/services';
-import { createTestDatabaseConfig, expectedDatabaseDriver } from '@tollgate/services/testing';
+import {
+  createTestDatabaseConfig,
+  expectedDatabaseDriver,
+  startTwilioServer,
+  type TwilioServer,
+} from '@tollgate/services/testing';
 import { generateSync } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliEnv, runCli, type StartedProcess, spawnStart, stop } from './support/run-cli.js';
@@ -18,6 +23,8 @@ let apiUrl = '';
 let secret = '';
 let confirmedStep = 0;
 let recoveryCodes: string[] = [];
+let twilio: TwilioServer;
+const phone = '+15557654321';
 
 /** The code an authenticator app shows during `step` (unix seconds / 30). */
 function totpAt(step: number): string {
@@ -27,6 +34,7 @@ function totpAt(step: number): string {
 beforeAll(async () => {
   configDir = await mkdtemp(join(tmpdir(), 'tollgate-2fa-config-'));
   databaseConfig = await createTestDatabaseConfig();
+  twilio = await startTwilioServer();
   const database = databaseConfig.value;
   env = cliEnv({
     TOLLGATE_CONFIG_DIR: configDir,
@@ -36,6 +44,10 @@ beforeAll(async () => {
     TOLLGATE_MASTER_KEY: Buffer.alloc(32, 5).toString('base64'),
     TOLLGATE_DATA_DIR: database.driver === 'pglite' ? database.dataDir : join(configDir, 'data'),
     DATABASE_URL: database.driver === 'postgres' ? database.url : undefined,
+    TWILIO_ACCOUNT_SID: twilio.accountSid,
+    TWILIO_AUTH_TOKEN: twilio.authToken,
+    TWILIO_FROM: twilio.from,
+    TWILIO_API_BASE: twilio.url,
   });
   // The first start creates the schema (and the first operator); the account is added while stopped,
   // since PGlite allows one process.
@@ -55,6 +67,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (running) await stop(running, 'SIGKILL');
   await databaseConfig.dispose();
+  await twilio.close();
   await rm(configDir, { recursive: true, force: true });
 });
 
@@ -141,5 +154,69 @@ describe(`two-factor authentication with the CLI (${expectedDatabaseDriver})`, (
     expect(JSON.parse(off.stdout)).toEqual({ two_factor: 'off' });
     expect((await runCli(['logout'], env)).code).toBe(0);
     expect((await login()).code).toBe(0);
+  });
+});
+
+describe(`SMS codes with the CLI (${expectedDatabaseDriver})`, () => {
+  it('adds a phone number in two runs without a terminal: --phone sends a code, --code confirms it', async () => {
+    expect((await runCli(['whoami'], env)).code).toBe(0);
+    const mixed = await runCli(['2fa', 'enable', '--method', 'totp', '--phone', phone], env);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toMatch(/^usage_error: --phone is for SMS codes/);
+    const noPhone = await runCli(['2fa', 'enable', '--method', 'sms'], env);
+    expect(noPhone.code).toBe(2);
+    expect(noPhone.stderr).toMatch(/hint: pass --phone/);
+    const invalid = await runCli(['2fa', 'enable', '--phone', '555 1234'], env);
+    expect(invalid.code).toBe(1);
+    expect(invalid.stderr).toMatch(/^invalid_phone: phone: must be a mobile number in international format/);
+
+    const started = await runCli(['2fa', 'enable', '--phone', phone, '--json'], env);
+    expect(started.code).toBe(0);
+    expect(JSON.parse(started.stdout)).toMatchObject({ sms: 'pending', phone: '+1 *** *** 4321' });
+    expect(started.stderr).toContain('tollgate 2fa enable --method sms --code');
+    const code = twilio.lastCode(phone) ?? '';
+    expect(code).toMatch(/^\d{6}$/);
+
+    const wrong = await runCli(
+      ['2fa', 'enable', '--method', 'sms', '--code', code === '000000' ? '000001' : '000000'],
+      env,
+    );
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/^validation_failed: code: the code does not match/);
+    const confirmed = await runCli(['2fa', 'enable', '--method', 'sms', '--code', code], env);
+    expect(confirmed.code).toBe(0);
+    expect(confirmed.stdout).toBe('SMS codes are on: a login can be finished with a code sent to +1 *** *** 4321.\n');
+  });
+
+  it('turns SMS codes off with the password alone', async () => {
+    const wrong = await runCli(['2fa', 'disable', '--method', 'sms'], {
+      ...env,
+      TOLLGATE_PASSWORD: 'not the password at all',
+    });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/^reauthentication_failed: the password is wrong/);
+    const off = await runCli(
+      ['2fa', 'disable', '--method', 'sms', '--password-stdin', '--json'],
+      env,
+      20_000,
+      password,
+    );
+    expect(off.code).toBe(0);
+    expect(JSON.parse(off.stdout)).toEqual({ sms: 'off', methods: [] });
+  });
+
+  it('never texts a code for a login without a terminal to type it in', async () => {
+    expect((await runCli(['2fa', 'enable', '--phone', phone], env)).code).toBe(0);
+    const code = twilio.lastCode(phone) ?? '';
+    expect((await runCli(['2fa', 'enable', '--method', 'sms', '--code', code], env)).code).toBe(0);
+    expect((await runCli(['logout'], env)).code).toBe(0);
+    const sent = twilio.messages.length;
+    const noTerminal = await login();
+    expect(noTerminal.code).toBe(2);
+    expect(noTerminal.stderr).toMatch(
+      /^usage_error: this account gets its second factor by text message, which needs a terminal/,
+    );
+    expect(twilio.messages.length).toBe(sent);
+    expect((await runCli(['whoami'], env)).code).toBe(4);
   });
 });

@@ -9,7 +9,7 @@ export default class Login extends TollgateCommand<typeof Login> {
     'Log in to the control plane: email and password, or GitHub, Google, Apple or SSO in the browser.';
 
   static override description =
-    `Stores the session for the profile in credentials.json under the config directory, readable by you alone (mode 0600); \`tollgate auth status\` shows where. Without a terminal nothing is asked: pass --email and the password on standard input (--password-stdin) or in TOLLGATE_PASSWORD. For an account with two-factor authentication, the code is asked for on a terminal, or taken from --code (TOLLGATE_2FA_CODE). With --provider, the login happens in the browser: the CLI prints the provider's URL (and opens it unless --no-browser), waits on a loopback port of this machine for the browser to come back, and exchanges the one-time code with a PKCE verifier only it knows. For CI, TOLLGATE_TOKEN (an access token) replaces logging in.`;
+    `Stores the session for the profile in credentials.json under the config directory, readable by you alone (mode 0600); \`tollgate auth status\` shows where. Without a terminal nothing is asked: pass --email and the password on standard input (--password-stdin) or in TOLLGATE_PASSWORD. For an account with two-factor authentication, the code is asked for on a terminal, or taken from --code (TOLLGATE_2FA_CODE); codes sent by text message or email are sent and asked for on a terminal (press Enter at the prompt to get one the other way). With --provider, the login happens in the browser: the CLI prints the provider's URL (and opens it unless --no-browser), waits on a loopback port of this machine for the browser to come back, and exchanges the one-time code with a PKCE verifier only it knows. For CI, TOLLGATE_TOKEN (an access token) replaces logging in.`;
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -124,7 +124,7 @@ export default class Login extends TollgateCommand<typeof Login> {
   private async secondFactor(apiUrl: string, challenge: TwoFactorChallenge, tty: boolean): Promise<TokenResponse> {
     const { ask } = await import('../prompt.js');
     const { expectOk, request } = await import('../api-client.js');
-    const complete = (code: string, method?: 'email') =>
+    const complete = (code: string, method?: SentCodeMethod) =>
       request(apiUrl, 'POST', '/v1/auth/login/2fa', {
         body: { challenge: challenge.challenge, code, ...(method ? { method } : {}) },
       });
@@ -132,12 +132,14 @@ export default class Login extends TollgateCommand<typeof Login> {
     if (this.flags.code !== undefined && appCodes) {
       return expectOk(await complete(this.flags.code)) as TokenResponse;
     }
+    // Codes Tollgate sends: a text message first (it reaches a phone), then email.
+    const sendable = (['sms', 'email'] as const).filter((method) => challenge.methods.includes(method));
     if (!tty) {
       throw new CliError(
         'usage_error',
         appCodes
           ? 'this account uses two-factor authentication, and there is no terminal to ask for the code'
-          : 'this account gets its second factor by email, which needs a terminal to type the code in',
+          : `this account gets its second factor by ${sendable.map((method) => sentCodeLabels[method]).join(' or ')}, which needs a terminal to type the code in`,
         {
           hint: appCodes
             ? 'pass --code (or TOLLGATE_2FA_CODE) with a code from your authenticator app or a recovery code'
@@ -146,27 +148,29 @@ export default class Login extends TollgateCommand<typeof Login> {
         },
       );
     }
-    const sendEmail = async () => {
+    const sendCode = async (method: SentCodeMethod) => {
       const sent = expectOk(
-        await request(apiUrl, 'POST', '/v1/auth/login/2fa/email', { body: { challenge: challenge.challenge } }),
+        await request(apiUrl, 'POST', `/v1/auth/login/2fa/${method}`, { body: { challenge: challenge.challenge } }),
       ) as { sent_to: string };
       this.note(`Sent a code to ${sent.sent_to}.`);
     };
-    let method: 'email' | undefined;
-    if (!appCodes) {
-      await sendEmail();
-      method = 'email';
+    let method: SentCodeMethod | undefined;
+    if (!appCodes && sendable[0]) {
+      method = sendable[0];
+      await sendCode(method);
     }
     for (;;) {
-      const question =
-        method === 'email'
-          ? 'Code from the email: '
-          : `Code from your authenticator app or a recovery code${challenge.methods.includes('email') ? ' (Enter: get one by email)' : ''}: `;
+      // Enter asks for a code the other way: the first sent method, or the one not used yet.
+      const other = sendable.find((candidate) => candidate !== method);
+      const offer = other ? ` (Enter: get one by ${sentCodeLabels[other]})` : '';
+      const question = method
+        ? `Code from the ${sentCodeLabels[method]}${offer}: `
+        : `Code from your authenticator app or a recovery code${offer}: `;
       const code = (await ask(question)).trim();
       if (code === '') {
-        if (method !== 'email' && challenge.methods.includes('email')) {
-          await sendEmail();
-          method = 'email';
+        if (other) {
+          await sendCode(other);
+          method = other;
         }
         continue;
       }
@@ -186,8 +190,12 @@ export default class Login extends TollgateCommand<typeof Login> {
 interface TwoFactorChallenge {
   two_factor_required: true;
   challenge: string;
-  methods: ('totp' | 'recovery_code' | 'email')[];
+  methods: ('totp' | 'recovery_code' | 'email' | 'sms')[];
 }
+
+/** Second factors whose codes Tollgate sends, and how a prompt names them. */
+type SentCodeMethod = 'sms' | 'email';
+const sentCodeLabels: Record<SentCodeMethod, string> = { sms: 'text message', email: 'email' };
 
 interface TwoFactorError {
   error?: { code?: string; message?: string; details?: { attempts_left?: unknown } };
