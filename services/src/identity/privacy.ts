@@ -89,7 +89,7 @@ export async function exportAccount(db: Queryable, userId: string): Promise<Reco
       ).rows,
     ),
     not_included:
-      'password hash, API-key secret hashes, TOTP seed, recovery-code hashes and login providers\' tokens: security data, never exported',
+      "password hash, API-key secret hashes, TOTP seed, recovery-code hashes and login providers' tokens: security data, never exported",
   };
 }
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createApiApp } from '../../src/api/create-api-app.js';
 import type { CounterStore } from '../../src/counters/counter-store.js';
-import type { LoginProvidersConfig } from '../../src/identity/oauth/providers.js';
 import { listen, type RunningServer } from '../../src/http/http-server.js';
+import type { LoginProvidersConfig } from '../../src/identity/oauth/providers.js';
 import type { RefreshTokenStore } from '../../src/identity/refresh-token-store.js';
 import { createKeyring, type MasterKeyring } from '../../src/secrets/master-keyring.js';
 import type { SmsSender } from '../../src/sms/sms-sender.js';
