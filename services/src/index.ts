@@ -1,4 +1,5 @@
 export { type ApiApp, type ApiAppOptions, createApiApp } from './api/create-api-app.js';
+export type { ApiDefinition } from './apis/api-definition.js';
 export * from './audit/index.js';
 export {
   type CounterConfig,
