@@ -1,1 +1,8 @@
-export { createGatewayApp, type GatewayAppOptions, reservedGatewayPaths } from './create-gateway-app.js';
+export {
+  createGatewayApp,
+  type GatewayApp,
+  type GatewayAppOptions,
+  reservedGatewayPaths,
+} from './create-gateway-app.js';
+export { type LiveRoutingOptions, liveRouting, type RoutingSource, staticRouting } from './routing/routing-snapshot.js';
+export { normalizeHost, type RouteMatch, RoutingTable } from './routing/routing-table.js';
