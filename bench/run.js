@@ -3,12 +3,15 @@
 //
 //   cli-startup   `tollgate --version` and `tollgate --help` against `node -e 0`
 //   api-healthz   GET /healthz through the API's full middleware stack against a bare node:http server
+//   gateway-proxy GET through the gateway (routing + proxy, no keys or limits yet) against a bare
+//                 node:http + undici reverse proxy to the same upstream
 import { execFileSync, fork } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 
 const bin = fileURLToPath(new URL('../cli/bin/run.js', import.meta.url));
 const serverScript = fileURLToPath(new URL('./healthz-server.js', import.meta.url));
+const proxyScript = fileURLToPath(new URL('./proxy-server.js', import.meta.url));
 
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -25,8 +28,8 @@ function timeCommand(args, runs) {
   return median(samples);
 }
 
-async function startServer(kind) {
-  const child = fork(serverScript, [kind], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+async function startServer(kind, script = serverScript, extra = []) {
+  const child = fork(script, [kind, ...extra], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const url = await new Promise((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
@@ -131,10 +134,46 @@ const results = [];
   });
 }
 
+// gateway-proxy
+{
+  const total = 15_000;
+  const concurrency = 32;
+  const upstream = await startServer('upstream', proxyScript);
+  const measure = async (kind) => {
+    const server = await startServer(kind, proxyScript, [upstream.url]);
+    try {
+      await load(server.url, 2_000, concurrency); // warm-up
+      return await load(server.url, total, concurrency);
+    } finally {
+      await server.stop();
+    }
+  };
+  const rounds = { bare: [], gateway: [] };
+  try {
+    for (let round = 0; round < 3; round++) {
+      for (const kind of ['bare', 'gateway']) rounds[kind].push(await measure(kind));
+    }
+  } finally {
+    await upstream.stop();
+  }
+  const middle = (list) => [...list].sort((a, b) => a.rps - b.rps)[1];
+  const bare = middle(rounds.bare);
+  const gateway = middle(rounds.gateway);
+  results.push({
+    bench: 'gateway-proxy',
+    case: `GET /bench/item, ${total} requests, ${concurrency} connections`,
+    rps: Math.round(gateway.rps),
+    baseline_rps: Math.round(bare.rps),
+    ratio: gateway.rps / bare.rps,
+    p99_ms: gateway.p99,
+    baseline_p99_ms: bare.p99,
+  });
+}
+
 for (const result of results) {
   const figures = Object.entries(result)
     .filter(([key]) => key !== 'bench' && key !== 'case')
     .map(([key, value]) => `${key}=${typeof value === 'number' ? Number(value.toFixed(value < 10 ? 3 : 0)) : value}`)
     .join(' ');
-  process.stdout.write(`${result.bench.padEnd(12)} ${result.case.padEnd(48)} ${figures}\n`);
+  process.stdout.write(`${result.bench.padEnd(13)} ${result.case.padEnd(48)} ${figures}\n`);
 }
