@@ -110,6 +110,14 @@ export const errorStatus = {
   last_login_method: 409,
   // A team's SSO email domains do not include the address the provider vouched for.
   sso_domain_not_allowed: 403,
+
+  // Personal access tokens (services/src/identity/personal-access-tokens.ts). A route that manages
+  // credentials (making tokens, deleting the account, changing the password, email or second
+  // factors, logging out) called with a token instead of a session: 403, not 401, since the token is
+  // fine and a client must not refresh and retry.
+  session_required: 403,
+  // The account already holds the most live personal access tokens it may.
+  token_limit_reached: 409,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;
