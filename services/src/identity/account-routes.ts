@@ -16,7 +16,7 @@ import {
   revokeAccountTokens,
   useAccountToken,
 } from './account-tokens.js';
-import { authenticate, clientOf } from './authenticate.js';
+import { authenticate, authenticateSession, clientOf } from './authenticate.js';
 import { hashPassword, passwordProblems, verifyPassword } from './passwords.js';
 import type { RefreshTokenStore } from './refresh-token-store.js';
 import { revokeAllSessions } from './sessions.js';
@@ -522,7 +522,11 @@ export function accountRoutes(options: AccountRouteOptions) {
         },
       },
       handler: async (ctx, { body }) => {
-        const caller = await authenticate(ctx, { database, signingKey });
+        const caller = await authenticateSession(
+          ctx,
+          { database, signingKey },
+          { action: 'changing the email address' },
+        );
         const client = clientOf(ctx);
         const audit = {
           actorUserId: caller.user.id,
@@ -591,7 +595,11 @@ export function accountRoutes(options: AccountRouteOptions) {
       body: z.object({ token: tokenSchema }),
       responses: { 200: { description: 'The account, with its new address', schema: userSchema } },
       handler: async (ctx, { body }) => {
-        const caller = await authenticate(ctx, { database, signingKey });
+        const caller = await authenticateSession(
+          ctx,
+          { database, signingKey },
+          { action: 'changing the email address' },
+        );
         const client = clientOf(ctx);
         const now = new Date();
         const oldEmail = caller.user.email;

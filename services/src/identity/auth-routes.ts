@@ -5,7 +5,7 @@ import { TollgateError } from '../errors/tollgate-error.js';
 import { defineRoute } from '../http/route.js';
 import type { Database, Queryable } from '../storage/database.js';
 import { clearLoginFailures, guardLogin, recordLoginFailure } from './abuse-limits.js';
-import { authenticate, clientOf } from './authenticate.js';
+import { authenticate, authenticateSession, clientOf } from './authenticate.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import type { RefreshTokenStore } from './refresh-token-store.js';
 import {
@@ -225,10 +225,19 @@ export function authRoutes(options: AuthRouteOptions) {
       path: '/v1/auth/logout',
       operationId: 'logout',
       summary: 'End this session',
+      description:
+        'A personal access token has no session to end: a request made with one is refused with 403 `session_required`; revoke the token instead (DELETE /v1/me/tokens/{id}).',
       tags: ['auth'],
       responses: { 204: { description: 'Logged out' } },
       handler: async (ctx) => {
-        const caller = await authenticate(ctx, { database, signingKey });
+        const caller = await authenticateSession(
+          ctx,
+          { database, signingKey },
+          {
+            action: 'logging out',
+            hint: 'a personal access token has no session to end: revoke it instead (tollgate tokens revoke <id>)',
+          },
+        );
         const client = clientOf(ctx);
         await database.transaction(async (tx) => {
           await revokeSession(tx, {
@@ -257,6 +266,7 @@ export function authRoutes(options: AuthRouteOptions) {
       path: '/v1/auth/logout-everywhere',
       operationId: 'logoutEverywhere',
       summary: 'End every session of this account, this one included',
+      description: 'Personal access tokens are not revoked: they are revoked one by one (DELETE /v1/me/tokens/{id}).',
       tags: ['auth'],
       responses: { 200: { description: 'Sessions ended', schema: z.object({ revoked: z.number().int() }) } },
       handler: async (ctx) => {
@@ -287,10 +297,27 @@ export function authRoutes(options: AuthRouteOptions) {
       operationId: 'getMe',
       summary: 'The signed-in account',
       tags: ['auth'],
-      responses: { 200: { description: 'The account', schema: userSchema.extend({ session_id: z.string() }) } },
+      responses: {
+        200: {
+          description: 'The account',
+          schema: userSchema.extend({
+            authenticated_via: z.enum(['session', 'token']).describe('what this request was signed in with'),
+            session_id: z
+              .string()
+              .nullable()
+              .describe('the session of the access token; null for a personal access token'),
+            token_id: z.string().nullable().describe('the personal access token used; null for a session'),
+          }),
+        },
+      },
       handler: async (ctx) => {
         const caller = await authenticate(ctx, { database, signingKey });
-        ctx.body = { ...userBody(caller.user), session_id: caller.sessionId };
+        ctx.body = {
+          ...userBody(caller.user),
+          authenticated_via: caller.via,
+          session_id: caller.via === 'session' ? caller.sessionId : null,
+          token_id: caller.via === 'token' ? caller.tokenId : null,
+        };
       },
     }),
     defineRoute({
@@ -323,7 +350,8 @@ export function authRoutes(options: AuthRouteOptions) {
         ctx.body = {
           sessions: sessions.map((session) => ({
             id: session.id,
-            current: session.id === caller.sessionId,
+            // A personal access token has no session, so none is current.
+            current: caller.via === 'session' && session.id === caller.sessionId,
             created_at: session.createdAt.toISOString(),
             last_refreshed_at: session.lastRefreshedAt?.toISOString() ?? null,
             expires_at: session.expiresAt.toISOString(),

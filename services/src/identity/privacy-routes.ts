@@ -3,7 +3,7 @@ import { recordAudit, userLabel } from '../audit/index.js';
 import { TollgateError } from '../errors/tollgate-error.js';
 import { defineRoute } from '../http/route.js';
 import type { Database } from '../storage/database.js';
-import { authenticate, clientOf } from './authenticate.js';
+import { authenticate, authenticateSession, clientOf } from './authenticate.js';
 import { verifyPassword } from './passwords.js';
 import { deleteAccount, exportAccount } from './privacy.js';
 import type { RefreshTokenStore } from './refresh-token-store.js';
@@ -53,7 +53,7 @@ export function privacyRoutes(options: { database: Database; signingKey: Buffer;
       body: z.object({ confirm: z.string(), password: z.string().max(1024).optional() }),
       responses: { 204: { description: 'Deleted' } },
       handler: async (ctx, { body }) => {
-        const caller = await authenticate(ctx, options);
+        const caller = await authenticateSession(ctx, options, { action: 'deleting the account' });
         if (body.confirm.trim().toLowerCase() !== caller.user.email.toLowerCase()) {
           throw new TollgateError('validation_failed', 'confirm: type your email address to confirm the deletion');
         }

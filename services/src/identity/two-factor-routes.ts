@@ -9,7 +9,7 @@ import { parsePhoneNumber } from '../sms/phone-number.js';
 import type { SmsSender } from '../sms/sms-sender.js';
 import type { Database } from '../storage/database.js';
 import { tokensBody, tokensSchema } from './auth-routes.js';
-import { authenticate, type Caller, clientOf } from './authenticate.js';
+import { authenticate, authenticateSession, type Caller, clientOf } from './authenticate.js';
 import { verifyPassword } from './passwords.js';
 import type { RefreshTokenStore } from './refresh-token-store.js';
 import { createSession } from './sessions.js';
@@ -134,6 +134,9 @@ const challengeExpired = (reason: string) =>
 
 type Failed = { ok: false; error: TollgateError };
 
+/** Changing the second factors needs a session: a personal access token must not remove or replace them. */
+const sessionOnly = { action: 'changing two-factor authentication' };
+
 /**
  * Two-factor authentication: setting up an authenticator app, recovery codes, email codes, and the
  * second step of a login (the first, the password, is POST /v1/auth/login in auth-routes.ts).
@@ -202,7 +205,7 @@ export function twoFactorRoutes(options: TwoFactorRouteOptions) {
         },
       },
       handler: async (ctx) => {
-        const caller = await authenticate(ctx, { database, signingKey });
+        const caller = await authenticateSession(ctx, { database, signingKey }, sessionOnly);
         const started = await database.transaction((tx) =>
           startTotpEnrolment(tx, { userId: caller.user.id, accountName: caller.user.email, keyring }),
         );
@@ -222,7 +225,7 @@ export function twoFactorRoutes(options: TwoFactorRouteOptions) {
       body: z.object({ code: codeSchema }),
       responses: { 200: { description: 'Two-factor authentication is on', schema: recoveryCodesSchema } },
       handler: async (ctx, { body }) => {
-        const caller = await authenticate(ctx, { database, signingKey });
+        const caller = await authenticateSession(ctx, { database, signingKey }, sessionOnly);
         const confirmed = await database.transaction(async (tx) => {
           const outcome = await confirmTotpEnrolment(tx, { userId: caller.user.id, code: body.code, keyring });
           if (outcome.ok) {
@@ -258,7 +261,7 @@ export function twoFactorRoutes(options: TwoFactorRouteOptions) {
       body: z.object({ password: z.string().min(1).max(1024), code: codeSchema.optional() }),
       responses: { 204: { description: 'Off: the password alone opens a session again' } },
       handler: async (ctx, { body }) => {
-        const caller = await authenticate(ctx, { database, signingKey });
+        const caller = await authenticateSession(ctx, { database, signingKey }, sessionOnly);
         const userId = caller.user.id;
         const current = await loadTwoFactorSettings(database, userId);
         if (!current) throw notEnabled();
@@ -324,7 +327,7 @@ export function twoFactorRoutes(options: TwoFactorRouteOptions) {
       body: z.object({ code: codeSchema }),
       responses: { 200: { description: 'The new recovery codes', schema: recoveryCodesSchema } },
       handler: async (ctx, { body }) => {
-        const caller = await authenticate(ctx, { database, signingKey });
+        const caller = await authenticateSession(ctx, { database, signingKey }, sessionOnly);
         const userId = caller.user.id;
         await assertSecondFactorNotThrottled(database, userId);
         const outcome = await database.transaction(async (tx) => {
@@ -364,7 +367,7 @@ export function twoFactorRoutes(options: TwoFactorRouteOptions) {
       body: z.object({ enabled: z.boolean(), password: z.string().min(1).max(1024).optional() }),
       responses: { 200: { description: 'The settings now', schema: statusSchema } },
       handler: async (ctx, { body }) => {
-        const caller = await authenticate(ctx, { database, signingKey });
+        const caller = await authenticateSession(ctx, { database, signingKey }, sessionOnly);
         const userId = caller.user.id;
         if (body.enabled && !caller.user.emailVerifiedAt) {
           throw new TollgateError(
@@ -481,7 +484,7 @@ export function twoFactorRoutes(options: TwoFactorRouteOptions) {
         },
       },
       handler: async (ctx, { body }) => {
-        const caller = await authenticate(ctx, { database, signingKey });
+        const caller = await authenticateSession(ctx, { database, signingKey }, sessionOnly);
         const sender = smsSender();
         const phone = parsePhoneNumber(body.phone);
         const started = await database.transaction((tx) =>
@@ -516,7 +519,7 @@ export function twoFactorRoutes(options: TwoFactorRouteOptions) {
       body: z.object({ code: codeSchema }),
       responses: { 200: { description: 'SMS codes are on', schema: statusSchema } },
       handler: async (ctx, { body }) => {
-        const caller = await authenticate(ctx, { database, signingKey });
+        const caller = await authenticateSession(ctx, { database, signingKey }, sessionOnly);
         const userId = caller.user.id;
         await assertSecondFactorNotThrottled(database, userId);
         const outcome = await database.transaction(async (tx) => {
@@ -575,7 +578,7 @@ export function twoFactorRoutes(options: TwoFactorRouteOptions) {
       body: z.object({ password: z.string().min(1).max(1024).optional() }),
       responses: { 200: { description: 'The settings now', schema: statusSchema } },
       handler: async (ctx, { body }) => {
-        const caller = await authenticate(ctx, { database, signingKey });
+        const caller = await authenticateSession(ctx, { database, signingKey }, sessionOnly);
         const userId = caller.user.id;
         const current = await loadTwoFactorSettings(database, userId);
         if (!current?.smsPhoneSealed) {

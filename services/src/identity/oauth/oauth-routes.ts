@@ -11,7 +11,7 @@ import type { Database, Queryable } from '../../storage/database.js';
 import { findTeam } from '../../teams/teams.js';
 import { guardLoginRate } from '../abuse-limits.js';
 import { tokensBody, tokensSchema, twoFactorRequiredSchema } from '../auth-routes.js';
-import { authenticate, clientOf } from '../authenticate.js';
+import { authenticate, authenticateSession, clientOf } from '../authenticate.js';
 import type { RefreshTokenStore } from '../refresh-token-store.js';
 import { createSession } from '../sessions.js';
 import { issueLoginChallenge, loadTwoFactorSettings, loginMethods } from '../two-factor-store.js';
@@ -402,7 +402,10 @@ export function oauthRoutes(options: OAuthRouteOptions) {
       handler: async (ctx, { body }) => {
         const base = linkBase(ctx, options.publicUrl);
         const returnTo = checkReturnTo(body.redirect_uri, new URL(base).origin);
-        const linkUser = body.link ? (await authenticate(ctx, { database, signingKey })).user : undefined;
+        // Linking adds a way to log in: a leaked personal access token must not add the thief's.
+        const linkUser = body.link
+          ? (await authenticateSession(ctx, { database, signingKey }, { action: 'linking a login provider' })).user
+          : undefined;
         if (options.counters) await guardLoginRate(options.counters, { ip: clientOf(ctx).ip });
         let teamId: string | undefined;
         if (body.provider === 'sso') {
@@ -601,7 +604,11 @@ export function oauthRoutes(options: OAuthRouteOptions) {
       tags: ['account'],
       responses: { 204: { description: 'Unlinked' } },
       handler: async (ctx) => {
-        const caller = await authenticate(ctx, { database, signingKey });
+        const caller = await authenticateSession(
+          ctx,
+          { database, signingKey },
+          { action: 'unlinking a login provider' },
+        );
         const id = (ctx as unknown as { params: Record<string, string> }).params.id ?? '';
         if (!/^[0-9a-f-]{36}$/i.test(id)) throw new TollgateError('not_found', 'no such linked identity');
         await database.transaction(async (tx) => {
