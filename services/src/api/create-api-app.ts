@@ -18,6 +18,7 @@ import { authRoutes } from '../identity/auth-routes.js';
 import { oauthRoutes } from '../identity/oauth/oauth-routes.js';
 import type { LoginProvidersConfig } from '../identity/oauth/providers.js';
 import { ssoRoutes } from '../identity/oauth/sso-routes.js';
+import { personalAccessTokenRoutes } from '../identity/personal-access-token-routes.js';
 import { createPostgresRefreshTokenStore } from '../identity/postgres-refresh-token-store.js';
 import { privacyRoutes } from '../identity/privacy-routes.js';
 import type { RefreshTokenStore } from '../identity/refresh-token-store.js';
@@ -103,6 +104,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
     ...(ssoRoutes({ database: options.database, keyring: options.keyring, signingKey }) as Route[]),
     ...(auditRoutes({ database: options.database, signingKey }) as Route[]),
     ...(privacyRoutes({ database: options.database, signingKey, refreshTokens }) as Route[]),
+    ...(personalAccessTokenRoutes({ database: options.database, signingKey }) as Route[]),
     ...(secretsRoutes({ database: options.database, signingKey, keyring: options.keyring }) as Route[]),
     ...(twoFactorRoutes({
       database: options.database,
