@@ -88,14 +88,24 @@ export async function exportAccount(db: Queryable, userId: string): Promise<Reco
         )
       ).rows,
     ),
+    personal_access_tokens: plain(
+      (
+        await db.query(
+          `SELECT id, name, display_prefix AS prefix, created_at, expires_at, last_used_at,
+                  host(last_used_ip) AS last_used_ip, revoked_at
+           FROM personal_access_tokens WHERE user_id = $1 ORDER BY created_at`,
+          [userId],
+        )
+      ).rows,
+    ),
     not_included:
-      "password hash, API-key secret hashes, TOTP seed, recovery-code hashes and login providers' tokens: security data, never exported",
+      "password hash, API-key and personal-access-token secret hashes, TOTP seed, recovery-code hashes and login providers' tokens: security data, never exported",
   };
 }
 
 /**
  * Erases a person (GDPR art. 17, CCPA, LGPD art. 18): their name, email, password, sessions' IP
- * addresses and user agents, second factors, pending tokens and memberships go. What the law lets
+ * addresses and user agents, second factors, pending tokens, personal access tokens and memberships go. What the law lets
  * us keep stays, pointing at the account id only: invoices and subscriptions belong to teams, and
  * audit entries name actors by id (see docs/privacy.md). Refused while the person owns a team that
  * has other members: ownership must pass to someone first.
@@ -146,6 +156,7 @@ export async function deleteAccount(
       sessions.rows.map((row) => row.id),
     );
     await tx.query('DELETE FROM account_tokens WHERE user_id = $1', [input.userId]);
+    await tx.query('DELETE FROM personal_access_tokens WHERE user_id = $1', [input.userId]);
     await tx.query('DELETE FROM two_factor_challenges WHERE user_id = $1', [input.userId]);
     await tx.query('DELETE FROM two_factor_failures WHERE user_id = $1', [input.userId]);
     await tx.query('DELETE FROM sms_sends WHERE user_id = $1', [input.userId]);
