@@ -1,5 +1,6 @@
 export { type ApiApp, type ApiAppOptions, createApiApp } from './api/create-api-app.js';
 export type { ApiDefinition } from './apis/api-definition.js';
+export { loadTeamPolicy, type TeamPolicy } from './plans/team-policy.js';
 export * from './audit/index.js';
 export {
   type CounterConfig,

@@ -56,7 +56,7 @@ export function createMemoryLimiter(options: { now?: () => number; sweepMs?: num
       if (ring && ring.expiresAt > at) {
         for (let slot = 0; slot < size; slot++) {
           const index = ring.indexes[slot] ?? -1;
-          if (index > current - size && index <= current) {
+          if (index >= 0 && index > current - size && index <= current) {
             const count = ring.counts[slot] ?? 0;
             counted.set(index, count);
             sum += count;
