@@ -75,12 +75,36 @@ export async function request(
   return { status: response.status, body };
 }
 
+/** Hints for API error codes: the HTTP answer carries none, the CLI knows what to try next. */
+const hints: Record<string, string> = {
+  forbidden: 'ask an admin of the team (or an operator) for the permission',
+  session_required: 'log in with `tollgate login` and run it without TOLLGATE_TOKEN',
+  token_limit_reached: 'revoke tokens you no longer use: `tollgate tokens list`, then `tollgate tokens revoke <id>`',
+};
+
 /** Throws the API's error as `code: message` (exit 1) when the answer is not a success. */
 export function expectOk(answer: { status: number; body: unknown }): unknown {
   if (answer.status >= 200 && answer.status < 300) return answer.body;
   const error = (answer.body as ErrorBody | undefined)?.error;
+  const hint = error?.code === undefined ? undefined : hints[error.code];
   throw new CliError(error?.code ?? 'unexpected_response', error?.message ?? `the API answered ${answer.status}`, {
-    ...(error?.code === 'forbidden' ? { hint: 'ask an admin of the team (or an operator) for the permission' } : {}),
+    ...(hint ? { hint } : {}),
+  });
+}
+
+/** What TOLLGATE_TOKEN holds, going by its form (not checked with the API). */
+export function tokenKind(token: string): 'personal_access_token' | 'access_token' | 'unknown' {
+  if (token.startsWith('tgpat_')) return 'personal_access_token';
+  if (/^eyJ[\w-]*\.[\w-]+\.[\w-]+$/.test(token)) return 'access_token';
+  return 'unknown';
+}
+
+/** TOLLGATE_TOKEN refused by the API: exit 4 with the API's reason (revoked, expired, ...). */
+function environmentTokenRefused(answer: { body: unknown }): CliError {
+  const reason = (answer.body as ErrorBody | undefined)?.error?.message ?? 'refused';
+  return new CliError('not_logged_in', `the token in TOLLGATE_TOKEN was refused: ${reason}`, {
+    hint: 'create a new one with `tollgate tokens create` (logged in), or unset TOLLGATE_TOKEN to use the stored login',
+    exitCode: exitCodes.notLoggedIn,
   });
 }
 
@@ -144,6 +168,6 @@ export async function authedRequest(
     request(current.apiUrl, method, path, { token: current.token, ...(body === undefined ? {} : { body }) });
   let answer = await send(session);
   if (answer.status === 401 && session.stored && refreshed) answer = await send(await refreshed());
-  if (answer.status === 401) throw notLoggedIn(profile);
+  if (answer.status === 401) throw session.stored ? notLoggedIn(profile) : environmentTokenRefused(answer);
   return expectOk(answer);
 }

@@ -6,7 +6,10 @@ interface Me {
   name: string | null;
   installation_role: string;
   email_verified: boolean;
-  session_id: string;
+  /** How this request was signed in: a session, or a personal access token (TOLLGATE_TOKEN). */
+  authenticated_via: 'session' | 'token';
+  session_id: string | null;
+  token_id: string | null;
 }
 
 export default class Whoami extends TollgateCommand<typeof Whoami> {
