@@ -22,11 +22,36 @@ export interface PluginResponse {
 
 /** What a request hook decides: let the call through, or answer it here without calling the upstream. */
 export type RequestHookResult =
-  | { action: 'continue'; headers?: Record<string, string> }
+  | {
+      action: 'continue';
+      /** Headers to add to (or replace on) the request sent upstream. */
+      headers?: Record<string, string>;
+      /** Refuse a body larger than this (413), counted as it streams when it has no Content-Length. */
+      maxBodyBytes?: number;
+    }
   | { action: 'respond'; status: number; headers?: Record<string, string>; body?: string };
 
 export interface GatewayPlugin {
   name: string;
+  /**
+   * Runs before the API key is checked, for requests that carry none by design (CORS preflights).
+   * Return `respond` to answer, `continue` to go on to the key check and `onRequest`.
+   */
+  onPreAuth?(request: PluginRequest): Promise<RequestHookResult> | RequestHookResult;
   onRequest?(request: PluginRequest): Promise<RequestHookResult> | RequestHookResult;
+  /** Runs on every answer, the gateway's own errors included; may change the headers. */
   onResponse?(request: PluginRequest, response: PluginResponse): Promise<void> | void;
 }
+
+/** How a plugin is named in an API's plugin list, checked, and instantiated with its configuration. */
+export interface PluginDefinition<Config = unknown> {
+  name: string;
+  description: string;
+  /** Validates a configuration: the parsed config, or one message per problem. */
+  parseConfig(config: unknown): { ok: true; config: Config } | { ok: false; errors: string[] };
+  create(config: Config): GatewayPlugin;
+}
+
+export { corsPlugin } from './first-party/cors.js';
+export { findPlugin, firstPartyPlugins } from './first-party/index.js';
+export { requestSizeLimitPlugin } from './first-party/request-size-limit.js';
