@@ -81,6 +81,16 @@ export const errorStatus = {
   // directory could not be written. The upstream failed, not the caller.
   sms_failed: 502,
 
+  // The API registry (services/src/apis). Another API already routes this host, or this path prefix
+  // (its own path prefix or its /<slug>).
+  host_taken: 409,
+  path_prefix_taken: 409,
+  // An upstream that is not an absolute http(s) URL with a host, or carries credentials, a query or
+  // a fragment.
+  invalid_upstream: 400,
+  // Deleting an API that API keys are limited to, without force.
+  api_in_use: 409,
+
   // Account flows (services/src/identity/account-routes.ts). A mailed token (email verification,
   // password reset, email change) that is unknown, expired or already used: one code for all three,
   // so a caller learns nothing about tokens it does not hold.
