@@ -1,6 +1,29 @@
 export { type ApiApp, type ApiAppOptions, createApiApp } from './api/create-api-app.js';
 export type { ApiDefinition } from './apis/api-definition.js';
 export { loadTeamPolicy, type TeamPolicy } from './plans/team-policy.js';
+export {
+  type Api,
+  bumpConfigVersion,
+  type CreateApiInput,
+  createApi,
+  currentConfigVersion,
+  deleteApi,
+  findApi,
+  listApiDefinitions,
+  listApis,
+  loadRoutingConfig,
+  reservedApiSlugs,
+  type UpdateApiInput,
+  updateApi,
+} from './apis/apis.js';
+export {
+  type ConfigBus,
+  configChannel,
+  createInProcessConfigBus,
+  openConfigBus,
+  openRedisConfigBus,
+  type RedisConfigBusOptions,
+} from './apis/config-bus.js';
 export * from './audit/index.js';
 export {
   type CounterConfig,

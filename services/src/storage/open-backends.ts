@@ -1,3 +1,4 @@
+import { type ConfigBus, openConfigBus } from '../apis/config-bus.js';
 import type { TollgateConfig } from '../config/config.js';
 import type { CounterStore } from '../counters/counter-store.js';
 import { openCounterStore } from '../counters/open-counter-store.js';
@@ -17,6 +18,8 @@ export interface Backends {
   counters: CounterStore;
   /** Refresh-token hashes and their rotation: Redis when configured, else the database. */
   refreshTokens: RefreshTokenStore;
+  /** Announces routing configuration versions to gateways: Redis pub/sub when configured, else in process. */
+  configBus: ConfigBus;
   migrations: MigrationReport;
   /** Seals secrets at rest and derives the token-signing key. */
   keyring: MasterKeyring;
@@ -41,19 +44,24 @@ export async function openBackends(
   const database = await openDatabase(config.database, options);
   let counters: CounterStore | undefined;
   let refreshTokens: RefreshTokenStore | undefined;
+  let configBus: ConfigBus | undefined;
   try {
     const migrations = await runMigrations(database, options);
     // In parallel: with Redis down, each waits for its connection before going on without it.
-    const [countersOpening, tokensOpening] = await Promise.allSettled([
+    const [countersOpening, tokensOpening, busOpening] = await Promise.allSettled([
       openCounterStore(config.counters, options),
       openRefreshTokenStore(config.counters, { database, logger: options.logger }),
+      openConfigBus(config.counters, { logger: options.logger }),
     ]);
     if (countersOpening.status === 'fulfilled') counters = countersOpening.value;
     if (tokensOpening.status === 'fulfilled') refreshTokens = tokensOpening.value;
+    if (busOpening.status === 'fulfilled') configBus = busOpening.value;
     if (countersOpening.status === 'rejected') throw countersOpening.reason;
     if (tokensOpening.status === 'rejected') throw tokensOpening.reason;
+    if (busOpening.status === 'rejected') throw busOpening.reason;
     const opened = countersOpening.value;
     const openedTokens = tokensOpening.value;
+    const openedBus = busOpening.value;
     const mailer = createMailer({
       ...(config.mail.smtpUrl === undefined ? {} : { smtpUrl: config.mail.smtpUrl }),
       from: config.mail.from,
@@ -65,17 +73,26 @@ export async function openBackends(
       database,
       counters: opened,
       refreshTokens: openedTokens,
+      configBus: openedBus,
       migrations,
       keyring,
       mailer,
       sms,
       async close() {
-        await Promise.allSettled([opened.close(), openedTokens.close(), database.close(), mailer.close(), sms.close()]);
+        await Promise.allSettled([
+          opened.close(),
+          openedTokens.close(),
+          openedBus.close(),
+          database.close(),
+          mailer.close(),
+          sms.close(),
+        ]);
       },
     };
   } catch (error) {
     await counters?.close().catch(() => undefined);
     await refreshTokens?.close().catch(() => undefined);
+    await configBus?.close().catch(() => undefined);
     await database.close().catch(() => undefined);
     throw error;
   }
