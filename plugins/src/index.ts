@@ -40,7 +40,7 @@ export interface GatewayPlugin {
   onPreAuth?(request: PluginRequest): Promise<RequestHookResult> | RequestHookResult;
   onRequest?(request: PluginRequest): Promise<RequestHookResult> | RequestHookResult;
   /** Runs on every answer, the gateway's own errors included; may change the headers. */
-  onResponse?(request: PluginRequest, response: PluginResponse): Promise<void> | void;
+  onResponse?(request: PluginRequest, response: PluginResponse): void;
 }
 
 /** How a plugin is named in an API's plugin list, checked, and instantiated with its configuration. */

@@ -29,6 +29,8 @@ export const errorStatus = {
   quota_exhausted: 429,
   internal_error: 500,
   not_implemented: 501,
+  // An API's plugin list names a plugin that does not exist, or a configuration it refuses.
+  plugin_misconfigured: 500,
   upstream_unavailable: 502,
   not_ready: 503,
   limiter_unavailable: 503,
