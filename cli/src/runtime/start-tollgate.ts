@@ -82,6 +82,7 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
         mailer: backends.mailer,
         sms: backends.sms,
         refreshTokens: backends.refreshTokens,
+        configBus: backends.configBus,
       });
       apiUrl = await serve(app.callback(), config.apiPort, 'TOLLGATE_API_PORT');
       operator = await bootstrapFirstOperator(backends.database, {

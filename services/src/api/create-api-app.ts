@@ -2,6 +2,8 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
+import { apiRoutes } from '../apis/api-routes.js';
+import type { ConfigBus } from '../apis/config-bus.js';
 import { auditRoutes } from '../audit/audit-routes.js';
 import type { TollgateConfig } from '../config/config.js';
 import type { CounterStore } from '../counters/counter-store.js';
@@ -52,6 +54,11 @@ export interface ApiAppOptions {
    * `refresh_tokens` table of `database`, which is right only when no Redis is configured.
    */
   refreshTokens?: RefreshTokenStore;
+  /**
+   * Where API changes announce the new routing configuration version (`Backends.configBus`).
+   * Without it, gateways see changes only when they poll `currentConfigVersion`.
+   */
+  configBus?: ConfigBus | undefined;
   /** Defaults to a new registry with the process metrics. */
   registry?: Registry;
 }
@@ -121,6 +128,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       mailer: options.mailer,
       publicUrl: options.config.publicUrl,
     }) as Route[]),
+    ...(apiRoutes({ database: options.database, signingKey, configBus: options.configBus, logger }) as Route[]),
   ];
   let openApiDocument: Record<string, unknown> | undefined;
   routes.push(
