@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createApiApp } from '../../src/api/create-api-app.js';
+import type { ConfigBus } from '../../src/apis/config-bus.js';
 import type { CounterStore } from '../../src/counters/counter-store.js';
 import { listen, type RunningServer } from '../../src/http/http-server.js';
 import type { LoginProvidersConfig } from '../../src/identity/oauth/providers.js';
@@ -34,6 +35,8 @@ export async function startTestApi(
     sms?: SmsSender;
     /** A new random key when absent. */
     keyring?: MasterKeyring;
+    /** API changes publish their configuration version on it; none when absent. */
+    configBus?: ConfigBus;
   } = {},
 ): Promise<TestApi> {
   const db = await openTestDatabase();
@@ -55,6 +58,7 @@ export async function startTestApi(
     mailer: mail.mailer,
     refreshTokens: refreshTokens.value,
     sms: options.sms,
+    configBus: options.configBus,
   });
   const server = await listen(app.callback(), { host: '127.0.0.1', port: 0 });
   return {
