@@ -55,6 +55,22 @@ export { totpQrForTerminal } from './identity/two-factor.js';
 export { createUserWithPassword } from './identity/users.js';
 export { type Job, type JobRunner, startJobRunner } from './jobs/job-runner.js';
 export { countLiveWorkers, workerHeartbeatJob } from './jobs/worker-heartbeat.js';
+export {
+  type KeyLimits,
+  type KeyMethod,
+  type KeyMode,
+  loadKeyForVerification,
+  recordKeyUse,
+  type StoredApiKey,
+} from './keys/api-keys.js';
+export {
+  createMemoryKeyEvents,
+  createRedisKeyEvents,
+  type KeyEvent,
+  type KeyEvents,
+  keyEventsChannel,
+  openKeyEvents,
+} from './keys/key-events.js';
 export { createLogger, type Logger, redactUrl } from './logging/logger.js';
 export { createKeyring, type MasterKeyring, parseMasterKey, resolveMasterKeyring } from './secrets/master-keyring.js';
 export type { Database, DatabaseDriver, Queryable, QueryResult } from './storage/database.js';

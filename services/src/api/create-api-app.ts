@@ -26,6 +26,8 @@ import { privacyRoutes } from '../identity/privacy-routes.js';
 import type { RefreshTokenStore } from '../identity/refresh-token-store.js';
 import { accessTokenSigningKey } from '../identity/sessions.js';
 import { twoFactorRoutes } from '../identity/two-factor-routes.js';
+import { createMemoryKeyEvents, type KeyEvents } from '../keys/key-events.js';
+import { keyRoutes } from '../keys/key-routes.js';
 import type { Logger } from '../logging/logger.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { MasterKeyring } from '../secrets/master-keyring.js';
@@ -61,6 +63,11 @@ export interface ApiAppOptions {
   configBus?: ConfigBus | undefined;
   /** Defaults to a new registry with the process metrics. */
   registry?: Registry;
+  /**
+   * Where key revocations and rotations are announced: `Backends.keyEvents`, which the gateways
+   * subscribe to. Defaults to an in-process bus nobody listens on (an API without gateways).
+   */
+  keyEvents?: KeyEvents;
 }
 
 export interface ApiApp {
@@ -129,6 +136,12 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       publicUrl: options.config.publicUrl,
     }) as Route[]),
     ...(apiRoutes({ database: options.database, signingKey, configBus: options.configBus, logger }) as Route[]),
+    ...(keyRoutes({
+      database: options.database,
+      signingKey,
+      keyEvents: options.keyEvents ?? createMemoryKeyEvents({ logger }),
+      logger,
+    }) as Route[]),
   ];
   let openApiDocument: Record<string, unknown> | undefined;
   routes.push(

@@ -130,6 +130,14 @@ export const errorStatus = {
   session_required: 403,
   // The account already holds the most live personal access tokens it may.
   token_limit_reached: 409,
+
+  // API keys at the gateway (gateway/src/keys/key-verifier.ts). key_revoked (above) and key_expired:
+  // the key was real but no longer works (401, like an unknown key). The other three: the key is
+  // valid but limited to other APIs, HTTP methods or client addresses (403: retrying will not help).
+  key_expired: 401,
+  key_api_not_allowed: 403,
+  key_method_not_allowed: 403,
+  key_address_not_allowed: 403,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;

@@ -4,6 +4,7 @@ import type { CounterStore } from '../counters/counter-store.js';
 import { openCounterStore } from '../counters/open-counter-store.js';
 import { openRefreshTokenStore } from '../identity/open-refresh-token-store.js';
 import type { RefreshTokenStore } from '../identity/refresh-token-store.js';
+import { type KeyEvents, openKeyEvents } from '../keys/key-events.js';
 import type { Logger } from '../logging/logger.js';
 import { createMailer, type Mailer } from '../mail/mailer.js';
 import { type MasterKeyring, resolveMasterKeyring } from '../secrets/master-keyring.js';
@@ -27,6 +28,8 @@ export interface Backends {
   mailer: Mailer;
   /** Outgoing text messages (Twilio, or .txt files for the embedded default). */
   sms: SmsSender;
+  /** API-key revocations and rotations, control plane to gateways: Redis pub/sub, else in process. */
+  keyEvents: KeyEvents;
   close(): Promise<void>;
 }
 
@@ -69,6 +72,7 @@ export async function openBackends(
       logger: options.logger,
     });
     const sms = createSmsSender({ twilio: config.sms.twilio, smsDir: config.sms.dir, logger: options.logger });
+    const keyEvents = await openKeyEvents(config.counters, { logger: options.logger });
     return {
       database,
       counters: opened,
@@ -78,6 +82,7 @@ export async function openBackends(
       keyring,
       mailer,
       sms,
+      keyEvents,
       async close() {
         await Promise.allSettled([
           opened.close(),
@@ -86,6 +91,7 @@ export async function openBackends(
           database.close(),
           mailer.close(),
           sms.close(),
+          keyEvents.close(),
         ]);
       },
     };

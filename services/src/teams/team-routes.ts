@@ -8,7 +8,6 @@ import { authenticate, type Caller, clientOf } from '../identity/authenticate.js
 import { authorize } from '../identity/authorize.js';
 import { isTeamPermission, type Membership, type Permission, teamRoles } from '../identity/permissions.js';
 import { loadTwoFactorSettings, loginMethods } from '../identity/two-factor-store.js';
-import { createApiKey, listApiKeys, revokeApiKey } from '../keys/api-keys.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { Database } from '../storage/database.js';
 import {
@@ -466,122 +465,6 @@ export function teamRoutes(options: TeamRouteOptions) {
             }),
           );
         });
-        ctx.status = 204;
-      },
-    }),
-    defineRoute({
-      method: 'post',
-      path: '/v1/teams/:team/keys',
-      operationId: 'createApiKey',
-      summary: 'Create an API key (keys:write); the key is shown once',
-      tags: ['keys'],
-      body: z.object({ name: z.string().trim().max(200).optional(), mode: z.enum(['live', 'test']).default('live') }),
-      responses: {
-        201: {
-          description: 'Created',
-          schema: z.object({
-            id: z.string(),
-            key: z.string().describe('Shown only now'),
-            prefix: z.string(),
-            name: z.string().nullable(),
-          }),
-        },
-      },
-      handler: async (ctx, { body }) => {
-        const { caller, team } = await teamAccess(ctx, options, 'keys:write');
-        const created = await database.transaction(async (tx) => {
-          const result = await createApiKey(tx, {
-            teamId: team.id,
-            mode: body.mode,
-            ownerUserId: caller.user.id,
-            ...(body.name ? { name: body.name } : {}),
-          });
-          await appendAuditEntry(
-            tx,
-            audit(ctx, caller, {
-              action: 'key.created',
-              outcome: 'success',
-              targetType: 'api_key',
-              targetId: result.summary.id,
-              teamId: team.id,
-            }),
-          );
-          return result;
-        });
-        ctx.status = 201;
-        ctx.body = {
-          id: created.summary.id,
-          key: created.key,
-          prefix: created.summary.prefix,
-          name: created.summary.name,
-        };
-      },
-    }),
-    defineRoute({
-      method: 'get',
-      path: '/v1/teams/:team/keys',
-      operationId: 'listApiKeys',
-      summary: "The team's API keys, without their secrets (keys:read)",
-      tags: ['keys'],
-      responses: {
-        200: {
-          description: 'Keys',
-          schema: z.object({
-            keys: z.array(
-              z.object({
-                id: z.string(),
-                name: z.string().nullable(),
-                prefix: z.string(),
-                mode: z.enum(['live', 'test']),
-                created_at: z.string(),
-                revoked_at: z.string().nullable(),
-              }),
-            ),
-          }),
-        },
-      },
-      handler: async (ctx) => {
-        const { team } = await teamAccess(ctx, options, 'keys:read');
-        const keys = await listApiKeys(database, team.id);
-        ctx.body = {
-          keys: keys.map((key) => ({
-            id: key.id,
-            name: key.name,
-            prefix: key.prefix,
-            mode: key.mode,
-            created_at: key.createdAt.toISOString(),
-            revoked_at: key.revokedAt?.toISOString() ?? null,
-          })),
-        };
-      },
-    }),
-    defineRoute({
-      method: 'delete',
-      path: '/v1/teams/:team/keys/:key',
-      operationId: 'revokeApiKey',
-      summary: 'Revoke an API key (keys:write)',
-      tags: ['keys'],
-      responses: { 204: { description: 'Revoked' } },
-      handler: async (ctx) => {
-        const { caller, team } = await teamAccess(ctx, options, 'keys:write');
-        const keyId = params(ctx).key ?? '';
-        const revoked = await database.transaction(async (tx) => {
-          const done = await revokeApiKey(tx, { teamId: team.id, keyId });
-          if (done) {
-            await appendAuditEntry(
-              tx,
-              audit(ctx, caller, {
-                action: 'key.revoked',
-                outcome: 'success',
-                targetType: 'api_key',
-                targetId: keyId,
-                teamId: team.id,
-              }),
-            );
-          }
-          return done;
-        });
-        if (!revoked) throw new TollgateError('not_found', 'no such live key');
         ctx.status = 204;
       },
     }),

@@ -5,6 +5,7 @@ import type { CounterStore } from '../../src/counters/counter-store.js';
 import { listen, type RunningServer } from '../../src/http/http-server.js';
 import type { LoginProvidersConfig } from '../../src/identity/oauth/providers.js';
 import type { RefreshTokenStore } from '../../src/identity/refresh-token-store.js';
+import type { KeyEvents } from '../../src/keys/key-events.js';
 import { createKeyring, type MasterKeyring } from '../../src/secrets/master-keyring.js';
 import type { SmsSender } from '../../src/sms/sms-sender.js';
 import type { Database } from '../../src/storage/database.js';
@@ -37,6 +38,8 @@ export async function startTestApi(
     keyring?: MasterKeyring;
     /** API changes publish their configuration version on it; none when absent. */
     configBus?: ConfigBus;
+    /** Key revocations and rotations are announced on it (gateway tests subscribe); none when absent. */
+    keyEvents?: KeyEvents;
   } = {},
 ): Promise<TestApi> {
   const db = await openTestDatabase();
@@ -59,6 +62,7 @@ export async function startTestApi(
     refreshTokens: refreshTokens.value,
     sms: options.sms,
     configBus: options.configBus,
+    ...(options.keyEvents ? { keyEvents: options.keyEvents } : {}),
   });
   const server = await listen(app.callback(), { host: '127.0.0.1', port: 0 });
   return {
