@@ -103,9 +103,9 @@ describe(`personal access tokens (${expectedDatabaseDriver})`, () => {
     const bySession = await call(ada.session, 'GET', '/v1/me');
     expect(bySession.body).toMatchObject({ authenticated_via: 'session', token_id: null });
     // A token works for the rest of the API too (here the account's teams).
-    expect((await call(created.token, 'POST', '/v1/teams', { name: `Tok ${randomBytes(3).toString('hex')}` })).status).toBe(
-      201,
-    );
+    expect(
+      (await call(created.token, 'POST', '/v1/teams', { name: `Tok ${randomBytes(3).toString('hex')}` })).status,
+    ).toBe(201);
 
     const listed = await call(ada.session, 'GET', '/v1/me/tokens');
     expect(listed.status).toBe(200);
@@ -130,7 +130,10 @@ describe(`personal access tokens (${expectedDatabaseDriver})`, () => {
     expect((await call(ada.session, 'DELETE', `/v1/me/tokens/${created.id}`)).status).toBe(204);
     const refused = await call(created.token, 'GET', '/v1/me');
     expect(refused.status).toBe(401);
-    expect(refused.body.error).toMatchObject({ code: 'unauthorized', message: 'this personal access token was revoked' });
+    expect(refused.body.error).toMatchObject({
+      code: 'unauthorized',
+      message: 'this personal access token was revoked',
+    });
     expect((await call(ada.session, 'GET', '/v1/me/tokens')).body.tokens).toEqual([]);
     expect((await call(ada.session, 'DELETE', `/v1/me/tokens/${created.id}`)).status).toBe(404);
 
@@ -307,9 +310,14 @@ describe(`personal access tokens (${expectedDatabaseDriver})`, () => {
     expect(confirmed.body).toEqual({ status: 'password_reset', sessions_revoked: 1 });
     expect((await call(ada.session, 'GET', '/v1/me')).status).toBe(401);
     expect((await call(token, 'GET', '/v1/me')).status).toBe(200);
+    // The notice of the change says so, and how to find and revoke them.
+    const notice = (await testApi.mail.parsed()).find(
+      (mail) => mail.to === ada.email && mail.subject === 'Your Tollgate password was changed',
+    );
+    expect(notice?.text).toContain('Personal access tokens keep working: see them with `tollgate tokens list`.');
   });
 
-  it(`holds at most 50 live tokens per account`, async () => {
+  it('holds at most 50 live tokens per account', async () => {
     const ada = await person('many');
     const ids: string[] = [];
     for (let index = 0; index < 50; index += 1) ids.push((await createToken(ada, { name: `t${index}` })).id);

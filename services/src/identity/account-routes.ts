@@ -139,8 +139,10 @@ function resetMail(to: string, token: string): OutgoingMail {
 function passwordChangedMail(to: string): OutgoingMail {
   return mail(to, 'password_changed', 'Your Tollgate password was changed', [
     'The password of your Tollgate account was just reset, and every session was signed out.',
+    'Personal access tokens keep working: see them with `tollgate tokens list`.',
     '',
-    'If this was not you, reset your password again at once and tell your Tollgate operator.',
+    'If this was not you, reset your password again at once, revoke any token you do not recognise',
+    '(tollgate tokens revoke <id>) and tell your Tollgate operator.',
   ]);
 }
 
