@@ -23,37 +23,24 @@ export const keyMethods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPT
 export type KeyMethod = (typeof keyMethods)[number];
 
 /**
- * Per-key rate-limit overrides, in calls per window; an absent window keeps the plan's limit. Stored
- * as JSON with snake_case names (`{"per_second": 5}`), the form the HTTP API shows.
+ * Per-key rate-limit overrides, in calls per window; an absent window keeps the plan's limit. The
+ * same snake_case names in the database (jsonb), over HTTP and here, so the limiter reads them as is.
  */
 export interface KeyLimits {
-  perSecond?: number;
-  perMinute?: number;
-  perHour?: number;
-  perDay?: number;
+  per_second?: number;
+  per_minute?: number;
+  per_hour?: number;
+  per_day?: number;
 }
 
-const limitNames = [
-  ['perSecond', 'per_second'],
-  ['perMinute', 'per_minute'],
-  ['perHour', 'per_hour'],
-  ['perDay', 'per_day'],
-] as const;
+export const keyLimitWindows = ['per_second', 'per_minute', 'per_hour', 'per_day'] as const;
 
-export function limitsToJson(limits: KeyLimits): Record<string, number> {
-  const json: Record<string, number> = {};
-  for (const [name, jsonName] of limitNames) {
-    const value = limits[name];
-    if (value !== undefined) json[jsonName] = value;
-  }
-  return json;
-}
-
+/** The limits in a stored value, keeping only known windows with positive whole numbers. */
 export function limitsFromJson(json: unknown): KeyLimits {
   const limits: KeyLimits = {};
   if (typeof json !== 'object' || json === null) return limits;
-  for (const [name, jsonName] of limitNames) {
-    const value = (json as Record<string, unknown>)[jsonName];
+  for (const name of keyLimitWindows) {
+    const value = (json as Record<string, unknown>)[name];
     if (typeof value === 'number' && Number.isInteger(value) && value > 0) limits[name] = value;
   }
   return limits;
@@ -190,7 +177,7 @@ export async function createApiKey(
       sha256(secret),
       [...new Set(input.methods ?? [])],
       [...new Set(input.allowedCidrs ?? [])],
-      JSON.stringify(limitsToJson(input.limits ?? {})),
+      JSON.stringify(limitsFromJson(input.limits ?? {})),
       input.expiresAt ?? null,
     ],
   );

@@ -11,9 +11,8 @@ import {
   type ApiKeySummary,
   createApiKey,
   findApiKey,
-  type KeyLimits,
   keyMethods,
-  limitsToJson,
+  limitsFromJson,
   listApiKeys,
   resolveApiRefs,
   revokeApiKey,
@@ -138,7 +137,7 @@ export function keyBody(key: ApiKeySummary, now = new Date()): z.infer<typeof ke
     apis: key.apis,
     methods: key.methods,
     allowed_cidrs: key.allowedCidrs,
-    limits: limitsToJson(key.limits),
+    limits: { ...key.limits },
     created_at: key.createdAt.toISOString(),
     expires_at: key.expiresAt?.toISOString() ?? null,
     expired: key.expiresAt !== null && key.expiresAt <= now,
@@ -166,13 +165,6 @@ function audit(
     ...entry,
   };
 }
-
-const fromJsonLimits = (limits: z.infer<typeof limitsSchema> | undefined): KeyLimits => ({
-  ...(limits?.per_second ? { perSecond: limits.per_second } : {}),
-  ...(limits?.per_minute ? { perMinute: limits.per_minute } : {}),
-  ...(limits?.per_hour ? { perHour: limits.per_hour } : {}),
-  ...(limits?.per_day ? { perDay: limits.per_day } : {}),
-});
 
 /** The team's API keys: `/v1/teams/:team/keys` (keys:read, keys:write). */
 export function keyRoutes(options: KeyRouteOptions) {
@@ -228,7 +220,7 @@ export function keyRoutes(options: KeyRouteOptions) {
             apiIds,
             methods,
             allowedCidrs,
-            limits: fromJsonLimits(body.limits),
+            limits: limitsFromJson(body.limits ?? {}),
             ...(expiresInMs === undefined ? {} : { expiresAt: new Date(Date.now() + expiresInMs) }),
           });
           await appendAuditEntry(
@@ -246,7 +238,7 @@ export function keyRoutes(options: KeyRouteOptions) {
                 api_ids: apiIds,
                 methods,
                 allowed_cidrs: allowedCidrs,
-                limits: limitsToJson(result.summary.limits),
+                limits: result.summary.limits,
                 expires_at: result.summary.expiresAt,
               },
             }),
