@@ -9,6 +9,7 @@ import {
 } from '@tollgate/services';
 import Koa from 'koa';
 import type { Registry } from 'prom-client';
+import { type KeyVerifier, presentedKey } from './keys/key-verifier.js';
 import { proxyRequest } from './proxy/proxy.js';
 import { UpstreamRegistry } from './proxy/upstreams.js';
 import { type RoutingSource, staticRouting } from './routing/routing-snapshot.js';
@@ -19,6 +20,8 @@ export interface GatewayAppOptions {
   registry?: Registry;
   /** The APIs to route; none when absent. */
   routing?: RoutingSource;
+  /** When given, every routed request needs an API key it accepts (ctx.state.key); none asked otherwise. */
+  keys?: KeyVerifier;
 }
 
 export interface GatewayApp {
@@ -61,6 +64,24 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       const match = routing.current().match(ctx.get('host') || undefined, url.pathname);
       if (!match) throw new TollgateError('route_not_found', `no API is routed at ${url.pathname}`);
       ctx.state.api = match.api.slug;
+      // API key (gateway/src/keys): verified before anything else is spent on the request.
+      let stripAuthorization = false;
+      if (options.keys) {
+        const presented = presentedKey(ctx.req.headers);
+        stripAuthorization = presented.inAuthorization;
+        const check = { apiId: match.api.id, method: ctx.method, clientIp: ctx.ip };
+        try {
+          const verified = options.keys.verify(presented.key, check);
+          ctx.state.key = verified instanceof Promise ? await verified : verified;
+        } catch (error) {
+          // RFC 6750 section 3: a 401 names the scheme, and says why when a key was sent.
+          if (error instanceof TollgateError && error.status === 401) {
+            const why = presented.key === undefined ? '' : ', error="invalid_token"';
+            ctx.set('WWW-Authenticate', `Bearer realm="tollgate"${why}`);
+          }
+          throw error;
+        }
+      }
       ctx.respond = false;
       try {
         await proxyRequest({
@@ -74,7 +95,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
             clientIp: ctx.ip,
             protocol: ctx.protocol,
             trustProxy: options.trustProxy,
-            stripAuthorization: false,
+            stripAuthorization,
           },
         });
       } catch (error) {
