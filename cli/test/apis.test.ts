@@ -1,0 +1,172 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabaseConfig, expectedDatabaseDriver } from '@tollgate/services/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliEnv, runCli, type StartedProcess, spawnStart, stop } from './support/run-cli.js';
+
+let dir: string;
+let env: NodeJS.ProcessEnv;
+let running: StartedProcess;
+let disposeDatabase: () => Promise<void>;
+
+// A fresh installation signs the CLI in as its first operator (admin@localhost), who may manage APIs.
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tollgate-apis-cli-'));
+  const database = await createTestDatabaseConfig();
+  disposeDatabase = database.dispose;
+  env = cliEnv({
+    TOLLGATE_CONFIG_DIR: join(dir, 'config'),
+    TOLLGATE_MAIL_DIR: join(dir, 'mail'),
+    TOLLGATE_API_PORT: '0',
+    TOLLGATE_LOG_LEVEL: 'warn',
+    TOLLGATE_DATA_DIR: database.value.driver === 'pglite' ? database.value.dataDir : join(dir, 'data'),
+    DATABASE_URL: database.value.driver === 'postgres' ? database.value.url : undefined,
+  });
+  running = spawnStart(['--only', 'api'], env);
+  await running.ready;
+});
+
+afterAll(async () => {
+  await stop(running);
+  await disposeDatabase();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe(`tollgate apis (${expectedDatabaseDriver})`, () => {
+  it('creates, lists, shows, updates and deletes an API', async () => {
+    const created = await runCli(
+      [
+        'apis',
+        'create',
+        '--name',
+        'Weather',
+        '--slug',
+        'weather',
+        '--upstream',
+        'https://eu.weather.example/v2/',
+        '--upstream',
+        'https://us.weather.example',
+        '--host',
+        'API.weather.example',
+        '--path-prefix',
+        '/weather/v1',
+        '--timeout',
+        '10s',
+        '--failure-policy',
+        'fail-open',
+        '--json',
+      ],
+      env,
+    );
+    expect(created.code, created.stderr).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({
+      slug: 'weather',
+      name: 'Weather',
+      upstreams: ['https://eu.weather.example/v2', 'https://us.weather.example'],
+      hosts: ['api.weather.example'],
+      path_prefix: '/weather/v1',
+      timeout_ms: 10_000,
+      failure_policy: 'fail-open',
+      metered_metrics: ['calls', 'bandwidth'],
+    });
+
+    const human = await runCli(['apis', 'create', '--name', 'Maps Service', '--upstream', 'http://10.1.2.3:8080'], env);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toBe('Registered Maps Service (maps-service), served at /maps-service.\n');
+
+    const list = await runCli(['apis', 'list', '--json'], env);
+    expect(list.code).toBe(0);
+    const listed = JSON.parse(list.stdout);
+    expect(listed.apis.map((api: { slug: string }) => api.slug)).toEqual(['maps-service', 'weather']);
+    expect(listed.config_version).toBe(2);
+    // Not a terminal: tab-separated, a header first.
+    const table = await runCli(['apis', 'list'], env);
+    expect(table.stdout.split('\n')[0]).toBe('slug\tname\thosts\tpath prefix\tupstreams\ttimeout\tpolicy');
+    expect(table.stdout).toContain(
+      'weather\tWeather\tapi.weather.example\t/weather/v1\thttps://eu.weather.example/v2,https://us.weather.example\t10s\tfail-open',
+    );
+
+    const shown = await runCli(['apis', 'show', 'weather'], env);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^upstreams\thttps:\/\/eu\.weather\.example\/v2, https:\/\/us\.weather\.example$/m);
+    expect(shown.stdout).toMatch(/^timeout\t10s$/m);
+
+    const updated = await runCli(
+      [
+        'apis',
+        'update',
+        'weather',
+        '--upstream',
+        'https://global.weather.example',
+        '--timeout',
+        '1500ms',
+        '--clear-path-prefix',
+        '--json',
+      ],
+      env,
+    );
+    expect(updated.code, updated.stderr).toBe(0);
+    expect(JSON.parse(updated.stdout)).toMatchObject({
+      upstreams: ['https://global.weather.example'],
+      timeout_ms: 1_500,
+      path_prefix: null,
+      hosts: ['api.weather.example'],
+    });
+    const shownJson = JSON.parse((await runCli(['apis', 'show', 'weather', '--json'], env)).stdout);
+    expect(shownJson).toEqual(JSON.parse(updated.stdout));
+
+    const deleted = await runCli(['apis', 'delete', 'weather', '--yes', '--json'], env);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect(JSON.parse(deleted.stdout)).toEqual({ id: shownJson.id, slug: 'weather', revoked_key_ids: [] });
+    const gone = await runCli(['apis', 'show', 'weather'], env);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/^not_found: no such API/);
+  });
+
+  it('prints an error as code: message and exits 1, with nothing written', async () => {
+    const bad = await runCli(['apis', 'create', '--name', 'Files', '--upstream', 'ftp://files.example'], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^invalid_upstream: upstreams\.0: must use http or https, not ftp:/);
+    const asJson = await runCli(
+      ['apis', 'create', '--name', 'Files', '--upstream', 'ftp://files.example', '--json'],
+      env,
+    );
+    expect(asJson.code).toBe(1);
+    expect(JSON.parse(asJson.stdout).error.code).toBe('invalid_upstream');
+    const taken = await runCli(
+      [
+        'apis',
+        'create',
+        '--name',
+        'Maps again',
+        '--slug',
+        'maps-2',
+        '--upstream',
+        'https://m.example',
+        '--path-prefix',
+        '/maps-service',
+      ],
+      env,
+    );
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toMatch(
+      /^path_prefix_taken: the path prefix \/maps-service is routed to the API maps-service/,
+    );
+    const list = JSON.parse((await runCli(['apis', 'list', '--json'], env)).stdout);
+    expect(list.apis.map((api: { slug: string }) => api.slug)).toEqual(['maps-service']);
+  });
+
+  it('refuses usage errors with exit 2: a bad duration, nothing to update, a delete without a terminal or --yes', async () => {
+    const duration = await runCli(['apis', 'update', 'maps-service', '--timeout', '10'], env);
+    expect(duration.code).toBe(2);
+    expect(duration.stderr).toMatch(/^usage_error: --timeout must be a duration like 30s/);
+    const nothing = await runCli(['apis', 'update', 'maps-service'], env);
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toMatch(/^usage_error: nothing to change/);
+    const unconfirmed = await runCli(['apis', 'delete', 'maps-service'], env);
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toMatch(/^usage_error: no terminal to confirm the deletion\nhint: pass --yes/);
+    expect((await runCli(['apis', 'show', 'maps-service'], env)).code).toBe(0);
+  });
+});
