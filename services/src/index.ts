@@ -77,4 +77,19 @@ export type { Database, DatabaseDriver, Queryable, QueryResult } from './storage
 export { loadMigrations, type Migration, type MigrationReport, runMigrations } from './storage/migrate.js';
 export { type Backends, openBackends } from './storage/open-backends.js';
 export { openDatabase } from './storage/open-database.js';
+export { createMemoryUsageCounterStore } from './usage/memory-usage-counter-store.js';
+export { openUsageCounterStore } from './usage/open-usage-counter-store.js';
+export {
+  createRedisUsageCounterStore,
+  openRedisUsageCounterStore,
+  type RedisUsageCounterStoreOptions,
+} from './usage/redis-usage-counter-store.js';
+export {
+  addCounts,
+  emptyCounts,
+  type UsageCell,
+  type UsageCounterStore,
+  type UsageCounts,
+} from './usage/usage-counter-store.js';
+export { type FlushReport, type FlushUsageOptions, flushUsage, usageFlushJob } from './usage/usage-flusher.js';
 export { tollgateVersion } from './version.js';

@@ -138,6 +138,12 @@ export const errorStatus = {
   key_api_not_allowed: 403,
   key_method_not_allowed: 403,
   key_address_not_allowed: 403,
+
+  // Reported usage (services/src/usage/usage-reports.ts, POST /v1/usage). An idempotency key used
+  // before with a different body (the same body answers the original result); an event whose `at`
+  // is more than 30 days old (its key may be forgotten, so it could be counted twice) or ahead of time.
+  idempotency_conflict: 409,
+  usage_event_out_of_range: 400,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;
