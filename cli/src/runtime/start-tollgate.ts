@@ -1,5 +1,5 @@
 import type { RequestListener } from 'node:http';
-import { createGatewayApp } from '@tollgate/gateway';
+import { createGatewayApp, createUsageRecorder, type UsageRecorder } from '@tollgate/gateway';
 import {
   accessTokenSigningKey,
   type Backends,
@@ -7,14 +7,18 @@ import {
   bootstrapFirstOperator,
   createApiApp,
   createMetricsRegistry,
+  flushUsage,
   isTollgateError,
   type JobRunner,
   type Logger,
   listen,
   openBackends,
+  openUsageCounterStore,
   type RunningServer,
   startJobRunner,
   type TollgateConfig,
+  type UsageCounterStore,
+  usageFlushJob,
   workerHeartbeatJob,
 } from '@tollgate/services';
 
@@ -55,10 +59,21 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
   let apiUrl: string | undefined;
   let operator: BootstrapResult | undefined;
   let gatewayUrl: string | undefined;
+  // Metering: the gateway counts into the store, the worker's flusher moves it to the rollups.
+  let usageStore: UsageCounterStore | undefined;
+  let usageRecorder: UsageRecorder | undefined;
 
   const stop = async () => {
     await Promise.allSettled(servers.map((server) => server.close(config.shutdownTimeoutMs)));
+    await usageRecorder?.close();
     await jobs?.stop();
+    if (jobs && usageStore) {
+      // The last second of counts, so a clean stop loses nothing (in process, nothing else would).
+      await flushUsage({ store: usageStore, database: backends.database, logger }).catch((error: unknown) =>
+        logger.warn({ err: error }, 'could not flush usage at shutdown; the next flush will'),
+      );
+    }
+    await usageStore?.close();
     await backends.close();
   };
 
@@ -97,13 +112,23 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
         return undefined;
       });
     }
+    if (only.has('gateway') || only.has('worker')) {
+      usageStore = await openUsageCounterStore(config.counters, { logger });
+    }
+    if (only.has('gateway') && usageStore) {
+      // Handed to createGatewayApp once the gateway records each served call (issue 4, metering).
+      usageRecorder = createUsageRecorder({ store: usageStore, logger });
+    }
     if (only.has('gateway')) {
       const { app } = createGatewayApp({ logger, trustProxy: config.trustProxy, registry });
       gatewayUrl = await serve(app.callback(), config.gatewayPort, 'TOLLGATE_GATEWAY_PORT');
     }
     if (only.has('worker')) {
       jobs = startJobRunner({
-        jobs: [workerHeartbeatJob(backends.database)],
+        jobs: [
+          workerHeartbeatJob(backends.database),
+          ...(usageStore ? [usageFlushJob({ store: usageStore, database: backends.database, logger })] : []),
+        ],
         logger: logger.child({ component: 'worker' }),
       });
     }
