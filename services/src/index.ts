@@ -1,6 +1,5 @@
 export { type ApiApp, type ApiAppOptions, createApiApp } from './api/create-api-app.js';
 export type { ApiDefinition } from './apis/api-definition.js';
-export { loadTeamPolicy, type TeamPolicy } from './plans/team-policy.js';
 export {
   type Api,
   bumpConfigVersion,
@@ -72,6 +71,7 @@ export {
   openKeyEvents,
 } from './keys/key-events.js';
 export { createLogger, type Logger, redactUrl } from './logging/logger.js';
+export { loadTeamPolicy, type TeamPolicy } from './plans/team-policy.js';
 export { createKeyring, type MasterKeyring, parseMasterKey, resolveMasterKeyring } from './secrets/master-keyring.js';
 export type { Database, DatabaseDriver, Queryable, QueryResult } from './storage/database.js';
 export { loadMigrations, type Migration, type MigrationReport, runMigrations } from './storage/migrate.js';
