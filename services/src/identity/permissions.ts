@@ -38,6 +38,7 @@ export const operatorPermissions = {
   'users:manage': 'see and manage every account',
   'audit:verify': 'read and verify the whole audit log',
   'secrets:rotate': 'rotate the master key',
+  'usage:report': "report metered usage of any team (POST /v1/usage), e.g. an upstream's storage_bytes",
 } as const;
 export type OperatorPermission = keyof typeof operatorPermissions;
 
