@@ -35,6 +35,7 @@ import { secretsRoutes } from '../secrets/secrets-routes.js';
 import type { SmsSender } from '../sms/sms-sender.js';
 import type { Database } from '../storage/database.js';
 import { teamRoutes } from '../teams/team-routes.js';
+import { usageRoutes } from '../usage/usage-routes.js';
 import { tollgateVersion } from '../version.js';
 
 export interface ApiAppOptions {
@@ -142,6 +143,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       keyEvents: options.keyEvents ?? createMemoryKeyEvents({ logger }),
       logger,
     }) as Route[]),
+    ...(usageRoutes({ database: options.database, signingKey }) as Route[]),
   ];
   let openApiDocument: Record<string, unknown> | undefined;
   routes.push(
