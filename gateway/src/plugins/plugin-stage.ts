@@ -1,4 +1,4 @@
-import { type GatewayPlugin, findPlugin, type PluginRequest, type PluginResponse } from '@tollgate/plugins';
+import { findPlugin, type GatewayPlugin, type PluginRequest, type PluginResponse } from '@tollgate/plugins';
 import { type ApiDefinition, TollgateError } from '@tollgate/services';
 
 /** An answer a hook gave instead of the upstream. */
@@ -57,7 +57,8 @@ export class PluginChain {
     for (const plugin of this.plugins) {
       if (!plugin.onPreAuth) continue;
       const result = await plugin.onPreAuth(request);
-      if (result.action === 'respond') return { status: result.status, headers: result.headers ?? {}, body: result.body };
+      if (result.action === 'respond')
+        return { status: result.status, headers: result.headers ?? {}, body: result.body };
     }
     return undefined;
   }
@@ -70,9 +71,11 @@ export class PluginChain {
     for (const plugin of this.plugins) {
       if (!plugin.onRequest) continue;
       const result = await plugin.onRequest(request);
-      if (result.action === 'respond') return { status: result.status, headers: result.headers ?? {}, body: result.body };
+      if (result.action === 'respond')
+        return { status: result.status, headers: result.headers ?? {}, body: result.body };
       Object.assign(headers, result.headers);
-      if (result.maxBodyBytes !== undefined) maxBodyBytes = Math.min(maxBodyBytes ?? result.maxBodyBytes, result.maxBodyBytes);
+      if (result.maxBodyBytes !== undefined)
+        maxBodyBytes = Math.min(maxBodyBytes ?? result.maxBodyBytes, result.maxBodyBytes);
     }
     return { headers, maxBodyBytes };
   }
