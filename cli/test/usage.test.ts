@@ -1,0 +1,83 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabaseConfig, expectedDatabaseDriver } from '@tollgate/services/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliEnv, runCli, type StartedProcess, spawnStart, stop } from './support/run-cli.js';
+
+let dir: string;
+let env: NodeJS.ProcessEnv;
+let running: StartedProcess;
+let apiUrl: string;
+let disposeDatabase: () => Promise<void>;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tollgate-usage-cli-'));
+  const database = await createTestDatabaseConfig();
+  disposeDatabase = database.dispose;
+  env = cliEnv({
+    TOLLGATE_CONFIG_DIR: join(dir, 'config'),
+    TOLLGATE_MAIL_DIR: join(dir, 'mail'),
+    TOLLGATE_API_PORT: '0',
+    TOLLGATE_LOG_LEVEL: 'warn',
+    TOLLGATE_DATA_DIR: database.value.driver === 'pglite' ? database.value.dataDir : join(dir, 'data'),
+    DATABASE_URL: database.value.driver === 'postgres' ? database.value.url : undefined,
+  });
+  running = spawnStart(['--only', 'api'], env);
+  apiUrl = (await running.ready).api_url ?? '';
+});
+
+afterAll(async () => {
+  await stop(running);
+  await disposeDatabase();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe(`tollgate usage (${expectedDatabaseDriver})`, () => {
+  it('shows what was reported for the team, exact in --json and readable in the table', async () => {
+    expect((await runCli(['teams', 'create', 'Usage Co', '--json'], env)).code).toBe(0);
+    // An upstream reports with an operator's personal access token (usage:report).
+    const token = (await runCli(['tokens', 'create', '--name', 'storage-reporter'], env)).stdout.trim();
+    const at = new Date(Date.now() - 60_000).toISOString();
+    const reported = await fetch(`${apiUrl}/v1/usage`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        team: 'usage-co',
+        metric: 'storage_bytes',
+        quantity: 1_234_567,
+        at,
+        idempotency_key: 'storage-today',
+      }),
+    });
+    expect(reported.status).toBe(201);
+
+    const json = await runCli(['usage', '--json'], env);
+    expect(json.code).toBe(0);
+    const usage = JSON.parse(json.stdout);
+    expect(usage).toMatchObject({
+      team: 'usage-co',
+      group_by: 'day',
+      totals: { calls: 0, request_bytes: 0, response_bytes: 0, overage_calls: 0 },
+      quota: null,
+    });
+    expect(usage.metrics).toEqual([
+      expect.objectContaining({ day: at.slice(0, 10), metric: 'storage_bytes', sum: 1_234_567, last: 1_234_567 }),
+    ]);
+
+    const table = await runCli(['usage', '--group-by', 'hour'], env);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^hour\tcalls\tin\tout\toverage\terrors\tavg ms$/m);
+    expect(table.stdout).toMatch(/^total\t0\t0 B\t0 B\t0\t0\t-$/m);
+    expect(table.stdout).toMatch(new RegExp(`^${at.slice(0, 10)}\\tstorage_bytes\\t1234567\\t`, 'm'));
+    expect(table.stderr).toContain('No calls between');
+  });
+
+  it('refuses a bad grouping as a usage error and a bad date as the API says', async () => {
+    const grouping = await runCli(['usage', '--group-by', 'week'], env);
+    expect(grouping.code).toBe(2);
+    const date = await runCli(['usage', '--from', 'yesterday', '--json'], env);
+    expect(date.code).toBe(1);
+    expect(JSON.parse(date.stdout).error.code).toBe('validation_failed');
+  });
+});
