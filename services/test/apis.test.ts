@@ -5,6 +5,7 @@ import { type ConfigBus, createInProcessConfigBus, openConfigBus, openRedisConfi
 import { verifyAuditChain } from '../src/audit/index.js';
 import { createUserWithPassword } from '../src/identity/users.js';
 import { createApiKey } from '../src/keys/api-keys.js';
+import { createMemoryKeyEvents, type KeyEvent } from '../src/keys/key-events.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import {
   expectedCounterDriver,
@@ -51,10 +52,11 @@ async function openTestBus(options: { redisUrl?: string } = {}): Promise<ConfigB
 
 let testApi: TestApi;
 let bus: ConfigBus;
+const keyEvents = createMemoryKeyEvents();
 
 beforeAll(async () => {
   bus = await openTestBus();
-  testApi = await startTestApi({ configBus: bus });
+  testApi = await startTestApi({ configBus: bus, keyEvents });
 });
 afterAll(async () => {
   await testApi.dispose();
@@ -478,7 +480,7 @@ describe(`the API registry over HTTP (${expectedDatabaseDriver}, bus: ${expected
       const team = await call(teamAdmin, 'GET', '/v1/teams');
       const teamId = team.body.teams[0].id as string;
       // Limiting keys to APIs belongs to the keys domain, which has no route for it yet: set it directly.
-      const [onlyTarget, both] = await testApi.database.transaction(async (tx) => {
+      const [onlyTarget, both, onlyTargetPrefix] = await testApi.database.transaction(async (tx) => {
         const one = await createApiKey(tx, { teamId, name: 'only-target' });
         const two = await createApiKey(tx, { teamId, name: 'both' });
         await tx.query('INSERT INTO api_key_apis (api_key_id, api_id) VALUES ($1, $3), ($2, $3), ($2, $4)', [
@@ -487,7 +489,7 @@ describe(`the API registry over HTTP (${expectedDatabaseDriver}, bus: ${expected
           ids[target],
           ids[kept],
         ]);
-        return [one.summary.id, two.summary.id];
+        return [one.summary.id, two.summary.id, one.summary.prefix];
       });
 
       const before = await registryState();
@@ -496,7 +498,12 @@ describe(`the API registry over HTTP (${expectedDatabaseDriver}, bus: ${expected
       expect(refused.body.error).toMatchObject({ code: 'api_in_use', details: { keys: 2 } });
       expect(await registryState()).toEqual(before);
 
+      const events: KeyEvent[] = [];
+      const stopListening = keyEvents.subscribe((event) => events.push(event));
       const forced = await call(operator, 'DELETE', `/v1/apis/${target}?force=true`);
+      stopListening();
+      // Gateways drop the revoked key from their caches at once (tg_live_<lookup id>).
+      expect(events).toEqual([{ type: 'invalidate', lookupId: onlyTargetPrefix?.split('_')[2] }]);
       expect(forced).toEqual({ status: 200, body: { id: ids[target], slug: target, revoked_key_ids: [onlyTarget] } });
       const keys = await testApi.database.query<{ id: string; revoked: boolean; apis: string[] | null }>(
         `SELECT k.id, k.revoked_at IS NOT NULL AS revoked,

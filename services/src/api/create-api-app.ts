@@ -136,7 +136,13 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       mailer: options.mailer,
       publicUrl: options.config.publicUrl,
     }) as Route[]),
-    ...(apiRoutes({ database: options.database, signingKey, configBus: options.configBus, logger }) as Route[]),
+    ...(apiRoutes({
+      database: options.database,
+      signingKey,
+      configBus: options.configBus,
+      keyEvents: options.keyEvents,
+      logger,
+    }) as Route[]),
     ...(keyRoutes({
       database: options.database,
       signingKey,

@@ -6,6 +6,7 @@ import { defineRoute } from '../http/route.js';
 import { authenticate, type Caller, clientOf } from '../identity/authenticate.js';
 import { authorize } from '../identity/authorize.js';
 import { can } from '../identity/permissions.js';
+import type { KeyEvents } from '../keys/key-events.js';
 import type { Logger } from '../logging/logger.js';
 import type { Database } from '../storage/database.js';
 import {
@@ -32,6 +33,8 @@ export interface ApiRouteOptions {
   signingKey: Buffer;
   /** Told the new configuration version after each change commits; without one, gateways only notice by polling. */
   configBus?: ConfigBus | undefined;
+  /** Told about the keys a forced delete revokes, so gateways drop them from their caches at once. */
+  keyEvents?: KeyEvents | undefined;
   logger: Logger;
 }
 
@@ -311,6 +314,14 @@ export function apiRoutes(options: ApiRouteOptions) {
           return deleted;
         });
         await publish(change.configVersion);
+        for (const lookupId of change.revokedKeyLookupIds) {
+          await options.keyEvents?.publishInvalidation(lookupId).catch((error: unknown) => {
+            logger.warn(
+              { err: error },
+              'could not announce a revoked key; gateways drop it when its cache entry expires',
+            );
+          });
+        }
         ctx.body = { id: change.api.id, slug: change.api.slug, revoked_key_ids: change.revokedKeyIds };
       },
     }),

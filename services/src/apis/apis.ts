@@ -460,13 +460,14 @@ export async function updateApi(
 /**
  * Deletes an API. API keys limited to it (api_key_apis, live ones) make this `409 api_in_use`
  * unless `force`: then each such key loses this API, and a key left with no API is revoked rather
- * than widened to every API. Answers the ids of the keys revoked. Call inside a transaction.
+ * than widened to every API. Answers the keys revoked (ids, and lookup ids for the gateways' key
+ * caches). Call inside a transaction.
  */
 export async function deleteApi(
   tx: Queryable,
   idOrSlug: string,
   options: { force?: boolean } = {},
-): Promise<ApiChange & { revokedKeyIds: string[] }> {
+): Promise<ApiChange & { revokedKeyIds: string[]; revokedKeyLookupIds: string[] }> {
   const configVersion = await bumpConfigVersion(tx);
   const api = await findApiOrFail(tx, idOrSlug);
   const limited = await tx.query<{ n: string }>(
@@ -481,15 +482,21 @@ export async function deleteApi(
       hint: 'change or revoke those keys first, or delete with force (keys left with no API are revoked)',
     });
   }
-  const revoked = await tx.query<{ id: string }>(
+  const revoked = await tx.query<{ id: string; lookup_id: string }>(
     `UPDATE api_keys k SET revoked_at = now()
      WHERE k.revoked_at IS NULL
        AND EXISTS (SELECT 1 FROM api_key_apis l WHERE l.api_key_id = k.id AND l.api_id = $1)
        AND NOT EXISTS (SELECT 1 FROM api_key_apis o WHERE o.api_key_id = k.id AND o.api_id <> $1)
-     RETURNING k.id`,
+     RETURNING k.id, k.lookup_id`,
     [api.id],
   );
   await tx.query('DELETE FROM api_key_apis WHERE api_id = $1', [api.id]);
   await tx.query('DELETE FROM apis WHERE id = $1', [api.id]);
-  return { api, configVersion, revokedKeyIds: revoked.rows.map((row) => row.id).sort() };
+  const rows = [...revoked.rows].sort((a, b) => a.id.localeCompare(b.id));
+  return {
+    api,
+    configVersion,
+    revokedKeyIds: rows.map((row) => row.id),
+    revokedKeyLookupIds: rows.map((row) => row.lookup_id),
+  };
 }
