@@ -216,11 +216,19 @@ describe(`database driver (${expectedDatabaseDriver})`, () => {
     const subscribe = () =>
       database.query(
         `INSERT INTO subscriptions (team_id, plan_id, status, currency, billing_interval, current_period_start, current_period_end)
-         VALUES ($1, gen_random_uuid(), 'active', 'USD', 'month', '2026-11-01', '2026-12-01')`,
+         VALUES ($1, (SELECT id FROM plans WHERE slug = 'free'), 'active', 'USD', 'month', '2026-11-01', '2026-12-01')`,
         [teamId],
       );
     await subscribe();
     await expect(subscribe()).rejects.toThrow(/subscriptions_one_live_per_team/);
+    // A subscription names a plan that exists.
+    await expect(
+      database.query(
+        `INSERT INTO subscriptions (team_id, plan_id, status, currency, billing_interval, current_period_start, current_period_end)
+         VALUES ($1, gen_random_uuid(), 'canceled', 'USD', 'month', '2026-11-01', '2026-12-01')`,
+        [teamId],
+      ),
+    ).rejects.toThrow(/subscriptions_plan_id_fkey/);
     await expect(
       database.query(
         `INSERT INTO api_keys (team_id, mode, lookup_id, secret_sha256) VALUES ($1, 'live', 'abcdefgh12', $2)`,
