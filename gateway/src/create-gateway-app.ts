@@ -1,15 +1,24 @@
+import type { PluginRequest } from '@tollgate/plugins';
 import {
   accessLog,
   createMetricsRegistry,
+  errorBody,
   errorHandler,
   httpMetrics,
+  isTollgateError,
   type Logger,
   requestId,
   TollgateError,
 } from '@tollgate/services';
-import Koa from 'koa';
+import Koa, { type Context } from 'koa';
 import type { Registry } from 'prom-client';
-import { type KeyVerifier, presentedKey } from './keys/key-verifier.js';
+import { type KeyVerifier, presentedKey, type VerifiedKey } from './keys/key-verifier.js';
+import { billingPeriod } from './limits/billing-period.js';
+import { limitRequestFor, rateLimitHeaders } from './limits/enforce.js';
+import type { LimitDecision, Limiter } from './limits/limiter.js';
+import type { TeamPolicyCache } from './limits/team-policies.js';
+import type { UsageRecorder } from './metering/usage-recorder.js';
+import { type HookAnswer, pluginChainFor } from './plugins/plugin-stage.js';
 import { proxyRequest } from './proxy/proxy.js';
 import { UpstreamRegistry } from './proxy/upstreams.js';
 import { type RoutingSource, staticRouting } from './routing/routing-snapshot.js';
@@ -22,6 +31,13 @@ export interface GatewayAppOptions {
   routing?: RoutingSource;
   /** When given, every routed request needs an API key it accepts (ctx.state.key); none asked otherwise. */
   keys?: KeyVerifier;
+  /**
+   * Rate limits and quotas of the key's team (they need `keys`). `fallback` is the in-process
+   * limiter an API with the `fail-open` policy uses while `limiter` (Redis) cannot be reached.
+   */
+  limits?: { limiter: Limiter; policies: TeamPolicyCache; fallback?: Limiter };
+  /** Counts every served call (metering). */
+  usage?: UsageRecorder;
 }
 
 export interface GatewayApp {
@@ -58,38 +74,120 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         ctx.body = { status: 'ok' };
         return;
       }
+      await serve(ctx);
+    });
+
+  /** Headers every later answer carries (RateLimit), and the plugins' last word on them. */
+  interface CallState {
+    pluginRequest?: PluginRequest;
+    chain?: ReturnType<typeof pluginChainFor>;
+    headers: Record<string, string>;
+  }
+
+  /** Writes an answer the gateway makes itself (a hook's or an error), through the response hooks. */
+  function answer(ctx: Context, call: CallState, status: number, headers: Record<string, string>, body: unknown): void {
+    const all: Record<string, string | string[]> = { ...call.headers, ...headers };
+    if (call.chain && call.pluginRequest) call.chain.response(call.pluginRequest, { status, headers: all });
+    ctx.status = status;
+    for (const [name, value] of Object.entries(all)) ctx.set(name, value);
+    ctx.body = body;
+  }
+
+  function answerHook(ctx: Context, call: CallState, hook: HookAnswer): void {
+    answer(ctx, call, hook.status, hook.headers, hook.body ?? '');
+  }
+
+  async function serve(ctx: Context): Promise<void> {
+    const started = Date.now();
+    const call: CallState = { headers: {} };
+    try {
       // Dot segments are resolved first, so `/a/../b` cannot climb out of an API's prefix or an
       // upstream's base path.
       const url = new URL(ctx.url, 'http://gateway.invalid');
       const match = routing.current().match(ctx.get('host') || undefined, url.pathname);
       if (!match) throw new TollgateError('route_not_found', `no API is routed at ${url.pathname}`);
-      ctx.state.api = match.api.slug;
+      const api = match.api;
+      ctx.state.api = api.slug;
+      const chain = pluginChainFor(api);
+      if (!chain.empty) {
+        call.chain = chain;
+        call.pluginRequest = {
+          method: ctx.method,
+          path: `${match.upstreamPath}${url.search}`,
+          headers: ctx.req.headers,
+          requestId: ctx.state.requestId,
+        };
+        const early = await chain.preAuth(call.pluginRequest);
+        if (early) return answerHook(ctx, call, early);
+      }
+
       // API key (gateway/src/keys): verified before anything else is spent on the request.
       let stripAuthorization = false;
+      let key: VerifiedKey | undefined;
       if (options.keys) {
         const presented = presentedKey(ctx.req.headers);
         stripAuthorization = presented.inAuthorization;
-        const check = { apiId: match.api.id, method: ctx.method, clientIp: ctx.ip };
+        const check = { apiId: api.id, method: ctx.method, clientIp: ctx.ip };
         try {
           const verified = options.keys.verify(presented.key, check);
-          ctx.state.key = verified instanceof Promise ? await verified : verified;
+          key = verified instanceof Promise ? await verified : verified;
+          ctx.state.key = key;
         } catch (error) {
           // RFC 6750 section 3: a 401 names the scheme, and says why when a key was sent.
           if (error instanceof TollgateError && error.status === 401) {
             const why = presented.key === undefined ? '' : ', error="invalid_token"';
-            ctx.set('WWW-Authenticate', `Bearer realm="tollgate"${why}`);
+            call.headers['WWW-Authenticate'] = `Bearer realm="tollgate"${why}`;
           }
           throw error;
         }
       }
+
+      // Limits and quota of the key's team: one limiter round trip; a refused call counts nowhere.
+      let decision: LimitDecision | undefined;
+      if (options.limits && key) {
+        const policy = await options.limits.policies.get(key.teamId);
+        if (!policy) throw new TollgateError('unauthorized', 'this key belongs to no team');
+        if (policy.paymentRequired) {
+          throw new TollgateError('payment_required', "the team's subscription is unpaid", {
+            hint: 'the team pays its open invoice, then calls work again',
+          });
+        }
+        const now = new Date(started);
+        const request = limitRequestFor({ policy, keyId: key.keyId, keyLimits: key.limits }, now);
+        decision = await checkLimits(options.limits, request, api.failurePolicy);
+        const period = request.quota ? billingPeriod(policy.billingAnchor, now) : undefined;
+        const headers = rateLimitHeaders(decision, period ? period.end.getTime() - period.start.getTime() : undefined);
+        if (headers) Object.assign(call.headers, headers);
+        if (!decision.allowed) {
+          const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+          call.headers['Retry-After'] = String(seconds);
+          throw decision.refusedBy.kind === 'quota'
+            ? new TollgateError('quota_exhausted', "the team's plan quota for this billing period is used up", {
+                details: { quota: decision.quota?.limit, retry_after_seconds: seconds },
+              })
+            : new TollgateError('rate_limited', `too many calls: the ${decision.refusedBy.id} limit is reached`, {
+                details: { limit: decision.refusedBy.id, retry_after_seconds: seconds },
+              });
+        }
+      }
+
+      let extraHeaders: Record<string, string> | undefined;
+      let maxBodyBytes: number | undefined;
+      if (call.chain && call.pluginRequest) {
+        const decided = await call.chain.request(call.pluginRequest);
+        if ('status' in decided) return answerHook(ctx, call, decided);
+        extraHeaders = decided.headers;
+        maxBodyBytes = decided.maxBodyBytes;
+      }
+
       ctx.respond = false;
       try {
-        await proxyRequest({
+        const outcome = await proxyRequest({
           req: ctx.req,
           res: ctx.res,
-          upstreams: upstreams.setFor(match.api.id, match.api.upstreams),
+          upstreams: upstreams.setFor(api.id, api.upstreams),
           pathAndQuery: `${match.upstreamPath}${url.search}`,
-          timeoutMs: match.api.timeoutMs,
+          timeoutMs: api.timeoutMs,
           context: {
             requestId: ctx.state.requestId,
             clientIp: ctx.ip,
@@ -97,12 +195,61 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
             trustProxy: options.trustProxy,
             stripAuthorization,
           },
+          extraHeaders,
+          maxBodyBytes,
+          decorate: (status, headers) => {
+            Object.assign(headers, call.headers);
+            if (call.chain && call.pluginRequest) call.chain.response(call.pluginRequest, { status, headers });
+          },
         });
+        if (options.usage && key) {
+          options.usage.record({
+            teamId: key.teamId,
+            keyId: key.keyId,
+            apiId: api.id,
+            at: started,
+            status: outcome.status,
+            requestBytes: outcome.requestBytes,
+            responseBytes: outcome.responseBytes,
+            latencyMs: Date.now() - started,
+            overage: decision?.allowed === true && decision.quota?.overage === true,
+          });
+        }
       } catch (error) {
-        // Nothing was written: let the error handler answer in the JSON error shape.
+        // Nothing was written: answer in the JSON error shape below.
         ctx.respond = true;
         throw error;
       }
-    });
+    } catch (error) {
+      if (!isTollgateError(error) || ctx.res.headersSent) throw error;
+      const retryAfter = error.details?.retry_after_seconds;
+      if (typeof retryAfter === 'number') call.headers['Retry-After'] = String(retryAfter);
+      if (error.status >= 500) logger.error({ err: error, requestId: ctx.state.requestId }, error.message);
+      answer(ctx, call, error.status, {}, errorBody(error.code, error.message, ctx.state.requestId, error.details));
+    }
+  }
+
+  /**
+   * The limiter's answer, or the API's failure policy when the limiter cannot be reached:
+   * `fail-closed` answers 503 `limiter_unavailable`, `fail-open` serves and counts in process.
+   */
+  async function checkLimits(
+    limits: NonNullable<GatewayAppOptions['limits']>,
+    request: Parameters<Limiter['check']>[0],
+    policy: 'fail-open' | 'fail-closed',
+  ): Promise<LimitDecision> {
+    try {
+      return await limits.limiter.check(request);
+    } catch (error) {
+      if (policy === 'fail-open' && limits.fallback) {
+        logger.warn({ err: error }, 'limiter unreachable: serving with in-process limits (fail-open)');
+        return limits.fallback.check(request);
+      }
+      throw new TollgateError('limiter_unavailable', 'the rate limiter cannot be reached; try again shortly', {
+        cause: error,
+      });
+    }
+  }
+
   return { app, registry, close: () => upstreams.close() };
 }

@@ -12,6 +12,13 @@ export {
   presentedKey,
   type VerifiedKey,
 } from './keys/key-verifier.js';
+export { billingPeriod } from './limits/billing-period.js';
+export { type KeyLimits, limitRequestFor, rateLimitHeaders } from './limits/enforce.js';
+export type { LimitDecision, Limiter, LimitRequest, QuotaSpec, WindowSpec } from './limits/limiter.js';
+export { createMemoryLimiter } from './limits/memory-limiter.js';
+export { openLimiter } from './limits/open-limiter.js';
+export { createRedisLimiter } from './limits/redis-limiter.js';
+export { createTeamPolicyCache, type TeamPolicyCache } from './limits/team-policies.js';
 export {
   createUsageRecorder,
   type UsageEvent,

@@ -55,6 +55,7 @@ export { createUserWithPassword } from './identity/users.js';
 export { type Job, type JobRunner, startJobRunner } from './jobs/job-runner.js';
 export { countLiveWorkers, workerHeartbeatJob } from './jobs/worker-heartbeat.js';
 export {
+  createApiKey,
   type KeyLimits,
   type KeyMethod,
   type KeyMode,
@@ -77,6 +78,7 @@ export type { Database, DatabaseDriver, Queryable, QueryResult } from './storage
 export { loadMigrations, type Migration, type MigrationReport, runMigrations } from './storage/migrate.js';
 export { type Backends, openBackends } from './storage/open-backends.js';
 export { openDatabase } from './storage/open-database.js';
+export { type OpenedRedisClient, openRedisClient, type RedisConfig } from './storage/open-redis-client.js';
 export { createMemoryUsageCounterStore } from './usage/memory-usage-counter-store.js';
 export { openUsageCounterStore } from './usage/open-usage-counter-store.js';
 export {

@@ -1,5 +1,18 @@
 import type { RequestListener } from 'node:http';
-import { createGatewayApp, createUsageRecorder, type UsageRecorder } from '@tollgate/gateway';
+import {
+  createGatewayApp,
+  createKeyVerifier,
+  createMemoryLimiter,
+  createTeamPolicyCache,
+  createUsageRecorder,
+  type GatewayApp,
+  type KeyVerifier,
+  type Limiter,
+  liveRouting,
+  openLimiter,
+  type RoutingSource,
+  type UsageRecorder,
+} from '@tollgate/gateway';
 import {
   accessTokenSigningKey,
   type Backends,
@@ -12,6 +25,8 @@ import {
   type JobRunner,
   type Logger,
   listen,
+  loadRoutingConfig,
+  loadTeamPolicy,
   openBackends,
   openUsageCounterStore,
   type RunningServer,
@@ -62,9 +77,19 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
   // Metering: the gateway counts into the store, the worker's flusher moves it to the rollups.
   let usageStore: UsageCounterStore | undefined;
   let usageRecorder: UsageRecorder | undefined;
+  // The gateway's parts: routing snapshot, key cache, limiters.
+  let routing: RoutingSource | undefined;
+  let keyVerifier: KeyVerifier | undefined;
+  let limiters: Limiter[] = [];
+  let gateway: GatewayApp | undefined;
 
   const stop = async () => {
     await Promise.allSettled(servers.map((server) => server.close(config.shutdownTimeoutMs)));
+    await gateway?.close();
+    await routing?.close();
+    await keyVerifier?.close();
+    await Promise.allSettled(limiters.map((limiter) => limiter.close()));
+    limiters = [];
     await usageRecorder?.close();
     await jobs?.stop();
     if (jobs && usageStore) {
@@ -98,6 +123,7 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
         sms: backends.sms,
         refreshTokens: backends.refreshTokens,
         configBus: backends.configBus,
+        keyEvents: backends.keyEvents,
       });
       apiUrl = await serve(app.callback(), config.apiPort, 'TOLLGATE_API_PORT');
       operator = await bootstrapFirstOperator(backends.database, {
@@ -116,12 +142,34 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
       usageStore = await openUsageCounterStore(config.counters, { logger });
     }
     if (only.has('gateway') && usageStore) {
-      // Handed to createGatewayApp once the gateway records each served call (issue 4, metering).
       usageRecorder = createUsageRecorder({ store: usageStore, logger });
     }
     if (only.has('gateway')) {
-      const { app } = createGatewayApp({ logger, trustProxy: config.trustProxy, registry });
-      gatewayUrl = await serve(app.callback(), config.gatewayPort, 'TOLLGATE_GATEWAY_PORT');
+      // Routing reloads when the control plane announces a new configuration version.
+      routing = await liveRouting({
+        load: () => loadRoutingConfig(backends.database),
+        subscribe: (listener) => backends.configBus.subscribe(listener),
+        logger: logger.child({ component: 'gateway' }),
+      });
+      keyVerifier = createKeyVerifier({ database: backends.database, events: backends.keyEvents, logger });
+      const limiter = await openLimiter(config.counters, { logger });
+      // For APIs with the fail-open policy while Redis cannot be reached.
+      const fallback = createMemoryLimiter();
+      limiters = [limiter, fallback];
+      gateway = createGatewayApp({
+        logger,
+        trustProxy: config.trustProxy,
+        registry,
+        routing,
+        keys: keyVerifier,
+        limits: {
+          limiter,
+          fallback,
+          policies: createTeamPolicyCache({ load: (teamId) => loadTeamPolicy(backends.database, teamId) }),
+        },
+        ...(usageRecorder ? { usage: usageRecorder } : {}),
+      });
+      gatewayUrl = await serve(gateway.app.callback(), config.gatewayPort, 'TOLLGATE_GATEWAY_PORT');
     }
     if (only.has('worker')) {
       jobs = startJobRunner({

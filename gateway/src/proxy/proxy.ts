@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { PassThrough, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { TollgateError } from '@tollgate/services';
 import type { UpstreamSet, UpstreamTarget } from './upstreams.js';
 
@@ -102,6 +103,12 @@ export interface ProxyOptions {
   pathAndQuery: string;
   timeoutMs: number;
   context: ForwardContext;
+  /** Headers to add to the request sent upstream (plugins' request hooks). */
+  extraHeaders?: Record<string, string> | undefined;
+  /** Refuse a larger request body with 413 `payload_too_large`, counted as it streams. */
+  maxBodyBytes?: number | undefined;
+  /** Last word on the answer's status line headers (RateLimit headers, plugins' response hooks). */
+  decorate?: ((status: number, headers: Record<string, string | string[]>) => void) | undefined;
 }
 
 export interface ProxyOutcome {
@@ -109,6 +116,35 @@ export interface ProxyOutcome {
   target: UpstreamTarget;
   /** The client went away before the answer was complete. */
   aborted: boolean;
+  /** Bytes of the request body sent upstream and of the answer's body sent back. */
+  requestBytes: number;
+  responseBytes: number;
+}
+
+/** Counts a body as it streams, and fails it once it passes `limit`. */
+class CountingStream extends Transform {
+  bytes = 0;
+  exceeded = false;
+  constructor(private readonly limit: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.limit) {
+      this.exceeded = true;
+      callback(
+        new TollgateError('payload_too_large', `the request body is larger than the limit of ${this.limit} bytes`),
+      );
+      return;
+    }
+    callback(null, chunk);
+  }
+}
+
+function declaredLength(value: string | string[] | undefined): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined || !/^\d+$/.test(text)) return undefined;
+  return Number(text);
 }
 
 /**
@@ -121,16 +157,23 @@ export interface ProxyOutcome {
 export async function proxyRequest(options: ProxyOptions): Promise<ProxyOutcome> {
   const { req, res, upstreams, context } = options;
   const method = req.method ?? 'GET';
-  const hasBody =
-    req.headers['content-length'] !== undefined
-      ? req.headers['content-length'] !== '0'
-      : req.headers['transfer-encoding'] !== undefined;
+  const declared = declaredLength(req.headers['content-length']);
+  const hasBody = declared !== undefined ? declared > 0 : req.headers['transfer-encoding'] !== undefined;
   const headers = upstreamRequestHeaders(req.headers, context);
+  if (options.extraHeaders) Object.assign(headers, options.extraHeaders);
+  // A body is counted as it streams when its length is not declared or a limit applies.
+  const counter =
+    hasBody && (declared === undefined || options.maxBodyBytes !== undefined)
+      ? new CountingStream(options.maxBodyBytes ?? Number.POSITIVE_INFINITY)
+      : undefined;
+  if (counter) req.pipe(counter);
   const abort = new AbortController();
   const onClose = () => {
     if (!res.writableFinished) abort.abort();
   };
   res.once('close', onClose);
+  let responseBytes = 0;
+  const requestBytes = () => counter?.bytes ?? declared ?? 0;
   const attempts = Math.min(upstreams.targets.length, 2);
   try {
     for (let attempt = 1; ; attempt++) {
@@ -142,27 +185,52 @@ export async function proxyRequest(options: ProxyOptions): Promise<ProxyOutcome>
             path: `${target.basePath}${options.pathAndQuery}`,
             method,
             headers,
-            body: hasBody ? req : null,
+            body: hasBody ? (counter ?? req) : null,
             signal: abort.signal,
             headersTimeout: options.timeoutMs,
             bodyTimeout: options.timeoutMs,
           },
           ({ statusCode, headers: upstreamHeaders }) => {
             status = statusCode;
-            res.writeHead(statusCode, downstreamResponseHeaders(upstreamHeaders, context.requestId));
-            return res;
+            const out = downstreamResponseHeaders(upstreamHeaders, context.requestId);
+            options.decorate?.(statusCode, out);
+            res.writeHead(statusCode, out);
+            const length = declaredLength(upstreamHeaders['content-length']);
+            if (length !== undefined) {
+              responseBytes = length;
+              return res;
+            }
+            const meter = new PassThrough();
+            meter.on('data', (chunk: Buffer) => {
+              responseBytes += chunk.length;
+            });
+            meter.pipe(res);
+            return meter as Writable;
           },
         );
         upstreams.succeeded(target);
-        return { status, target, aborted: false };
+        return { status, target, aborted: false, requestBytes: requestBytes(), responseBytes };
       } catch (error) {
-        if (abort.signal.aborted) return { status: 499, target, aborted: true };
+        if (abort.signal.aborted)
+          return { status: 499, target, aborted: true, requestBytes: requestBytes(), responseBytes };
+        if (counter?.exceeded) {
+          if (res.headersSent) {
+            res.destroy();
+            return { status: res.statusCode, target, aborted: false, requestBytes: requestBytes(), responseBytes };
+          }
+          // The rest of the body is not wanted: close the connection after answering.
+          res.setHeader('Connection', 'close');
+          throw new TollgateError(
+            'payload_too_large',
+            `the request body is larger than the limit of ${options.maxBodyBytes} bytes`,
+          );
+        }
         const code = errorCode(error);
         upstreams.failed(target);
         if (res.headersSent) {
           // The answer is half sent: all that is left is to cut it, so the client sees it incomplete.
           res.destroy(error as Error);
-          return { status: res.statusCode, target, aborted: false };
+          return { status: res.statusCode, target, aborted: false, requestBytes: requestBytes(), responseBytes };
         }
         // Nothing reached that target, and there is no body that might be half read: try the next.
         const retry = attempt < attempts && notConnectedCodes.has(code) && !hasBody;
