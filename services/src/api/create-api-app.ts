@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import { apiRoutes } from '../apis/api-routes.js';
 import type { ConfigBus } from '../apis/config-bus.js';
+import { pluginRoutes } from '../apis/plugin-routes.js';
 import { auditRoutes } from '../audit/audit-routes.js';
 import type { TollgateConfig } from '../config/config.js';
 import type { CounterStore } from '../counters/counter-store.js';
@@ -143,6 +144,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       keyEvents: options.keyEvents,
       logger,
     }) as Route[]),
+    ...(pluginRoutes({ database: options.database, signingKey }) as Route[]),
     ...(keyRoutes({
       database: options.database,
       signingKey,
