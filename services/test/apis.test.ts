@@ -110,7 +110,7 @@ async function registryState(): Promise<unknown> {
   const rows = async (sql: string) => (await database.query(sql)).rows;
   return {
     apis: await rows(
-      'SELECT slug, name, hosts, path_prefix, upstreams, timeout_ms, updated_at FROM apis ORDER BY slug',
+      'SELECT slug, name, hosts, path_prefix, upstreams, timeout_ms, plugins, updated_at FROM apis ORDER BY slug',
     ),
     hosts: await rows('SELECT host, api_id FROM api_hosts ORDER BY host'),
     prefixes: await rows('SELECT prefix, api_id FROM api_path_prefixes ORDER BY prefix'),
@@ -313,6 +313,87 @@ describe(`the API registry over HTTP (${expectedDatabaseDriver}, bus: ${expected
         expect(response.body.error.code, JSON.stringify(change)).toBe(code);
       }
       expect(await registryState()).toEqual(before);
+    });
+  });
+
+  describe('plugin lists: known plugins, once each, with a configuration the plugin accepts', () => {
+    const valid = () => ({ name: 'Plugged', slug: slug('plugged'), upstreams: ['https://plugged.example'] });
+    const cases: [string, unknown[], RegExp][] = [
+      [
+        'an unknown plugin',
+        [{ name: 'cors' }, { name: 'geo-block', config: {} }],
+        /^plugins\.1\.name: no plugin named geo-block \(this installation has cors, request-size-limit\)$/,
+      ],
+      [
+        'a configuration cors refuses, with every one of its messages',
+        [{ name: 'cors', config: { origins: ['https://app.example/path'], credentials: 'yes' } }],
+        /^plugins\.0\.config: origins: each is \* or scheme:\/\/host\[:port\] without a path; credentials: true or false$/,
+      ],
+      [
+        'credentials with any origin',
+        [{ name: 'cors', config: { credentials: true } }],
+        /^plugins\.0\.config: credentials: not with origins "\*"/,
+      ],
+      [
+        'a request-size limit without max_bytes',
+        [{ name: 'request-size-limit' }],
+        /^plugins\.0\.config: max_bytes: a whole number of bytes, 0 or more$/,
+      ],
+      [
+        'a plugin listed twice',
+        [{ name: 'cors' }, { name: 'cors', config: {} }],
+        /^plugins\.1\.name: cors is listed twice$/,
+      ],
+      ['a configuration that is no object', [{ name: 'cors', config: 'origins=*' }], /^plugins\.0\.config:/],
+    ];
+
+    it.each(cases)('refuses %s with 400 validation_failed, writing nothing', async (_label, plugins, message) => {
+      const before = await registryState();
+      const created = await call(operator, 'POST', '/v1/apis', { ...valid(), plugins });
+      expect(created.status).toBe(400);
+      expect(created.body.error).toMatchObject({ code: 'validation_failed', message: expect.stringMatching(message) });
+      expect(await registryState()).toEqual(before);
+    });
+
+    it('accepts a valid list in its order, returns it, replaces it on a change and refuses a bad change', async () => {
+      const api = valid();
+      const plugins = [
+        { name: 'request-size-limit', config: { max_bytes: 1_048_576 } },
+        { name: 'cors', config: { origins: ['https://app.example'], credentials: true, max_age_seconds: 60 } },
+      ];
+      const created = await call(operator, 'POST', '/v1/apis', { ...api, plugins });
+      expect(created.status).toBe(201);
+      expect(created.body.plugins).toEqual(plugins);
+      expect((await call(operator, 'GET', `/v1/apis/${api.slug}`)).body.plugins).toEqual(plugins);
+      const routed = (await listApiDefinitions(testApi.database)).find((entry) => entry.slug === api.slug);
+      expect(routed?.plugins).toEqual(plugins);
+
+      const before = await registryState();
+      for (const bad of cases.map(([, list]) => list)) {
+        const refused = await call(operator, 'PATCH', `/v1/apis/${api.slug}`, { plugins: bad });
+        expect(refused.status, JSON.stringify(bad)).toBe(400);
+        expect(refused.body.error.code).toBe('validation_failed');
+      }
+      expect(await registryState()).toEqual(before);
+
+      const reordered = await call(operator, 'PATCH', `/v1/apis/${api.slug}`, {
+        plugins: [{ name: 'cors' }, plugins[0]],
+      });
+      expect(reordered.status).toBe(200);
+      expect(reordered.body.plugins).toEqual([{ name: 'cors', config: {} }, plugins[0]]);
+      const cleared = await call(operator, 'PATCH', `/v1/apis/${api.slug}`, { plugins: [] });
+      expect(cleared.body.plugins).toEqual([]);
+    });
+
+    it('GET /v1/plugins lists the plugins by name with a description, to anyone signed in', async () => {
+      const listed = await call(teamAdmin, 'GET', '/v1/plugins');
+      expect(listed.status).toBe(200);
+      expect(listed.body.plugins.map((plugin: { name: string }) => plugin.name)).toEqual([
+        'cors',
+        'request-size-limit',
+      ]);
+      for (const plugin of listed.body.plugins) expect(plugin.description).toMatch(/\w{3,}/);
+      expect((await call(undefined, 'GET', '/v1/plugins')).status).toBe(401);
     });
   });
 

@@ -1,3 +1,4 @@
+import { findPlugin, firstPartyPlugins } from '@tollgate/plugins';
 import { z } from 'zod';
 import { TollgateError } from '../errors/tollgate-error.js';
 import type { Queryable } from '../storage/database.js';
@@ -99,6 +100,11 @@ export const apiMeteredMetricsSchema = z
   .array(z.enum(['calls', 'bandwidth']))
   .max(2)
   .transform((metrics) => [...new Set(metrics)]);
+/**
+ * An API's ordered plugin list. Beyond its shape, each entry must name a plugin this installation
+ * has, at most once, with a configuration that plugin's own `parseConfig` accepts: refused here, a
+ * bad list never reaches the gateways, which would answer 500 `plugin_misconfigured` for it.
+ */
 export const apiPluginsSchema = z
   .array(
     z.strictObject({
@@ -106,7 +112,29 @@ export const apiPluginsSchema = z
       config: z.record(z.string(), z.unknown()).default({}),
     }),
   )
-  .max(20);
+  .max(20)
+  .superRefine((plugins, ctx) => {
+    const seen = new Set<string>();
+    for (const [index, entry] of plugins.entries()) {
+      if (seen.has(entry.name)) {
+        ctx.addIssue({ code: 'custom', path: [index, 'name'], message: `${entry.name} is listed twice` });
+        continue;
+      }
+      seen.add(entry.name);
+      const definition = findPlugin(entry.name);
+      if (!definition) {
+        const known = firstPartyPlugins.map((plugin) => plugin.name).join(', ');
+        ctx.addIssue({
+          code: 'custom',
+          path: [index, 'name'],
+          message: `no plugin named ${entry.name} (this installation has ${known})`,
+        });
+        continue;
+      }
+      const parsed = definition.parseConfig(entry.config);
+      if (!parsed.ok) ctx.addIssue({ code: 'custom', path: [index, 'config'], message: parsed.errors.join('; ') });
+    }
+  });
 
 const fields = {
   slug: apiSlugSchema,
