@@ -1,12 +1,11 @@
 import type { PluginRequest } from '@tollgate/plugins';
 import {
-  accessLog,
   createMetricsRegistry,
   errorBody,
   errorHandler,
-  httpMetrics,
   isTollgateError,
   type Logger,
+  redactUrl,
   requestId,
   TollgateError,
 } from '@tollgate/services';
@@ -18,6 +17,7 @@ import { limitRequestFor, rateLimitHeaders } from './limits/enforce.js';
 import type { LimitDecision, Limiter } from './limits/limiter.js';
 import type { TeamPolicyCache } from './limits/team-policies.js';
 import type { UsageRecorder } from './metering/usage-recorder.js';
+import { gatewayMetrics } from './observability/gateway-metrics.js';
 import { type HookAnswer, pluginChainFor } from './plugins/plugin-stage.js';
 import { proxyRequest } from './proxy/proxy.js';
 import { UpstreamRegistry } from './proxy/upstreams.js';
@@ -38,6 +38,11 @@ export interface GatewayAppOptions {
   limits?: { limiter: Limiter; policies: TeamPolicyCache; fallback?: Limiter };
   /** Counts every served call (metering). */
   usage?: UsageRecorder;
+  /**
+   * Share of calls written to the access log, from 0 to 1 (1 by default). Calls answered with a
+   * 5xx are always written.
+   */
+  accessLogSample?: number;
 }
 
 export interface GatewayApp {
@@ -64,10 +69,12 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   const app = new Koa({ proxy: options.trustProxy });
   app.silent = true;
   app.on('error', (error: Error) => logger.error({ err: error }, 'error outside a request handler'));
+  const metrics = gatewayMetrics(registry);
+  const sample = options.accessLogSample ?? 1;
+  // No generic access-log or metrics middleware here: serve() writes one richer line and the
+  // gateway's own series per call, at a fraction of the cost on the hot path.
   app
     .use(requestId())
-    .use(accessLog({ logger }))
-    .use(httpMetrics({ registry, component: 'gateway' }))
     .use(errorHandler({ logger, notFound: { code: 'route_not_found', message: 'no API is routed here' } }))
     .use(async (ctx) => {
       if (ctx.path === '/healthz' && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
@@ -82,6 +89,12 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     pluginRequest?: PluginRequest;
     chain?: ReturnType<typeof pluginChainFor>;
     headers: Record<string, string>;
+    api: string;
+    key?: VerifiedKey;
+    requestBytes?: number;
+    responseBytes?: number;
+    upstream?: string;
+    errorCode?: string;
   }
 
   /** Writes an answer the gateway makes itself (a hook's or an error), through the response hooks. */
@@ -97,9 +110,42 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     answer(ctx, call, hook.status, hook.headers, hook.body ?? '');
   }
 
+  /** One access-log line and the gateway's series, when the call's answer is complete. */
+  function observe(ctx: Context, call: CallState, startedAt: number): void {
+    const status = ctx.res.statusCode;
+    const seconds = (performance.now() - startedAt) / 1000;
+    metrics.requests.inc({ api: call.api, status: String(status) });
+    metrics.duration.observe({ api: call.api }, seconds);
+    if (call.errorCode === 'upstream_unavailable' || call.errorCode === 'upstream_timeout') {
+      metrics.upstreamErrors.inc({ api: call.api, code: call.errorCode });
+    }
+    if (status < 500 && (sample <= 0 || (sample < 1 && Math.random() >= sample))) return;
+    const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+    logger[level](
+      {
+        requestId: ctx.state.requestId,
+        api: call.api,
+        ...(call.key ? { team: call.key.teamId, key: call.key.keyId } : {}),
+        method: ctx.method,
+        url: redactUrl(ctx.originalUrl),
+        ip: ctx.ip,
+        status,
+        ...(call.errorCode ? { error: call.errorCode } : {}),
+        durationMs: Math.round(seconds * 1_000_000) / 1000,
+        ...(call.requestBytes !== undefined
+          ? { requestBytes: call.requestBytes, responseBytes: call.responseBytes }
+          : {}),
+        ...(call.upstream ? { upstream: call.upstream } : {}),
+      },
+      'call',
+    );
+  }
+
   async function serve(ctx: Context): Promise<void> {
     const started = Date.now();
-    const call: CallState = { headers: {} };
+    const startedAt = performance.now();
+    const call: CallState = { headers: {}, api: 'unrouted' };
+    ctx.res.once('close', () => observe(ctx, call, startedAt));
     try {
       // Dot segments are resolved first, so `/a/../b` cannot climb out of an API's prefix or an
       // upstream's base path.
@@ -108,6 +154,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       if (!match) throw new TollgateError('route_not_found', `no API is routed at ${url.pathname}`);
       const api = match.api;
       ctx.state.api = api.slug;
+      call.api = api.slug;
       const chain = pluginChainFor(api);
       if (!chain.empty) {
         call.chain = chain;
@@ -132,6 +179,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
           const verified = options.keys.verify(presented.key, check);
           key = verified instanceof Promise ? await verified : verified;
           ctx.state.key = key;
+          call.key = key;
         } catch (error) {
           // RFC 6750 section 3: a 401 names the scheme, and says why when a key was sent.
           if (error instanceof TollgateError && error.status === 401) {
@@ -197,6 +245,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
           },
           extraHeaders,
           maxBodyBytes,
+          meter: call,
           decorate: (status, headers) => {
             Object.assign(headers, call.headers);
             if (call.chain && call.pluginRequest) call.chain.response(call.pluginRequest, { status, headers });
@@ -222,11 +271,25 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       }
     } catch (error) {
       if (!isTollgateError(error) || ctx.res.headersSent) throw error;
+      call.errorCode = error.code;
       const retryAfter = error.details?.retry_after_seconds;
       if (typeof retryAfter === 'number') call.headers['Retry-After'] = String(retryAfter);
       if (error.status >= 500) logger.error({ err: error, requestId: ctx.state.requestId }, error.message);
       answer(ctx, call, error.status, {}, errorBody(error.code, error.message, ctx.state.requestId, error.details));
     }
+  }
+
+  function decisionLabel(decision: LimitDecision): string {
+    if (!decision.allowed) return decision.refusedBy.kind === 'quota' ? 'quota_exhausted' : 'rate_limited';
+    return decision.quota?.overage ? 'overage' : 'allowed';
+  }
+
+  /** While the limiter is down, fail-open calls would log on every call: once a minute is enough. */
+  let lastFallbackWarning = 0;
+  function warnFallback(error: unknown): void {
+    if (Date.now() - lastFallbackWarning < 60_000) return;
+    lastFallbackWarning = Date.now();
+    logger.warn({ err: error }, 'limiter unreachable: serving fail-open APIs with in-process limits');
   }
 
   /**
@@ -238,13 +301,19 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     request: Parameters<Limiter['check']>[0],
     policy: 'fail-open' | 'fail-closed',
   ): Promise<LimitDecision> {
+    const started = performance.now();
     try {
-      return await limits.limiter.check(request);
+      const decision = await limits.limiter.check(request);
+      metrics.limiterSeconds.observe((performance.now() - started) / 1000);
+      metrics.limiter.inc({ decision: decisionLabel(decision) });
+      return decision;
     } catch (error) {
       if (policy === 'fail-open' && limits.fallback) {
-        logger.warn({ err: error }, 'limiter unreachable: serving with in-process limits (fail-open)');
+        warnFallback(error);
+        metrics.limiter.inc({ decision: 'fallback' });
         return limits.fallback.check(request);
       }
+      metrics.limiter.inc({ decision: 'unavailable' });
       throw new TollgateError('limiter_unavailable', 'the rate limiter cannot be reached; try again shortly', {
         cause: error,
       });

@@ -50,6 +50,7 @@ Settings (environment variables; see docs/configuration.md):
   TOLLGATE_SHUTDOWN_TIMEOUT  longest drain on stop (10s)
   TOLLGATE_TRUST_PROXY       trust X-Forwarded-* headers (false)
   TOLLGATE_METRICS_TOKEN     bearer token GET /metrics requires (none)
+  TOLLGATE_ACCESS_LOG_SAMPLE share of gateway calls logged, 0 to 1 (1)
   TOLLGATE_MASTER_KEY        32-byte base64 key for secrets at rest
                              (unset: generated into the data dir)
   TOLLGATE_MASTER_KEY_PREVIOUS  older keys, comma-separated, for rotation

@@ -160,6 +160,7 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
         logger,
         trustProxy: config.trustProxy,
         registry,
+        accessLogSample: config.accessLogSample,
         routing,
         keys: keyVerifier,
         limits: {

@@ -107,6 +107,8 @@ export interface ProxyOptions {
   extraHeaders?: Record<string, string> | undefined;
   /** Refuse a larger request body with 413 `payload_too_large`, counted as it streams. */
   maxBodyBytes?: number | undefined;
+  /** Filled in as the call goes (bytes so far, the target), for whoever observes the answer's end. */
+  meter?: { requestBytes?: number; responseBytes?: number; upstream?: string } | undefined;
   /** Last word on the answer's status line headers (RateLimit headers, plugins' response hooks). */
   decorate?: ((status: number, headers: Record<string, string | string[]>) => void) | undefined;
 }
@@ -192,17 +194,23 @@ export async function proxyRequest(options: ProxyOptions): Promise<ProxyOutcome>
           },
           ({ statusCode, headers: upstreamHeaders }) => {
             status = statusCode;
+            if (options.meter) {
+              options.meter.upstream = target.origin;
+              options.meter.requestBytes = requestBytes();
+            }
             const out = downstreamResponseHeaders(upstreamHeaders, context.requestId);
             options.decorate?.(statusCode, out);
             res.writeHead(statusCode, out);
             const length = declaredLength(upstreamHeaders['content-length']);
             if (length !== undefined) {
               responseBytes = length;
+              if (options.meter) options.meter.responseBytes = length;
               return res;
             }
             const meter = new PassThrough();
             meter.on('data', (chunk: Buffer) => {
               responseBytes += chunk.length;
+              if (options.meter) options.meter.responseBytes = responseBytes;
             });
             meter.pipe(res);
             return meter as Writable;

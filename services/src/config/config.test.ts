@@ -47,6 +47,12 @@ describe('loadConfig', () => {
     });
   });
 
+  it('samples the gateway access log at the given share, all calls by default', () => {
+    expect(loadConfig({}).accessLogSample).toBe(1);
+    expect(loadConfig({ TOLLGATE_ACCESS_LOG_SAMPLE: '0.05' }).accessLogSample).toBe(0.05);
+    expect(loadConfig({ TOLLGATE_ACCESS_LOG_SAMPLE: '0' }).accessLogSample).toBe(0);
+  });
+
   it('reads sizes and durations with units', () => {
     const config = loadConfig({ TOLLGATE_BODY_LIMIT: '512kb', TOLLGATE_SHUTDOWN_TIMEOUT: '3s' });
     expect(config.bodyLimitBytes).toBe(512 * 1024);
@@ -66,6 +72,8 @@ describe('loadConfig', () => {
     ],
     [{ TOLLGATE_BODY_LIMIT: '1gb' }, 'TOLLGATE_BODY_LIMIT must be a size from 1 byte to 64mb'],
     [{ TOLLGATE_TRUST_PROXY: 'maybe' }, 'TOLLGATE_TRUST_PROXY must be true or false (got "maybe")'],
+    [{ TOLLGATE_ACCESS_LOG_SAMPLE: '1.5' }, 'TOLLGATE_ACCESS_LOG_SAMPLE must be a number from 0 to 1'],
+    [{ TOLLGATE_ACCESS_LOG_SAMPLE: '10%' }, 'TOLLGATE_ACCESS_LOG_SAMPLE must be a number from 0 to 1'],
     [{ REDIS_CLUSTER_NODES: 'a:1,b' }, 'REDIS_CLUSTER_NODES must be a comma-separated list of host:port'],
     [
       { REDIS_URL: 'redis://a:6379', REDIS_CLUSTER_NODES: 'a:1' },

@@ -51,6 +51,8 @@ export interface TollgateConfig {
    * invitations). Unset: the API's own listening URL.
    */
   publicUrl: string | undefined;
+  /** Share of gateway calls written to the access log (0 to 1); 5xx answers are always written. */
+  accessLogSample: number;
   /** Logging in with GitHub, Google and Apple: each is on when its client id and secret are set. */
   loginProviders: LoginProvidersConfig;
 }
@@ -167,6 +169,11 @@ export const configSchema = z
     TOLLGATE_SHUTDOWN_TIMEOUT: duration.default(10_000),
     TOLLGATE_TRUST_PROXY: boolean.default(false),
     TOLLGATE_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    TOLLGATE_ACCESS_LOG_SAMPLE: z
+      .string()
+      .regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'must be a number from 0 to 1, like 1, 0.1 or 0')
+      .transform(Number)
+      .default(1),
     SMTP_URL: urlWithProtocols(['smtp:', 'smtps:'], 'SMTP').optional(),
     TOLLGATE_MAIL_FROM: z.string().min(3).default('Tollgate <no-reply@localhost>'),
     TOLLGATE_MAIL_DIR: z.string().min(1).default('.tollgate/mail'),
@@ -316,6 +323,7 @@ export function loadConfig(env: Env): TollgateConfig {
     shutdownTimeoutMs: env_.TOLLGATE_SHUTDOWN_TIMEOUT,
     trustProxy: env_.TOLLGATE_TRUST_PROXY,
     metricsToken: env_.TOLLGATE_METRICS_TOKEN,
+    accessLogSample: env_.TOLLGATE_ACCESS_LOG_SAMPLE,
     masterKey: env_.TOLLGATE_MASTER_KEY,
     previousMasterKeys: env_.TOLLGATE_MASTER_KEY_PREVIOUS ?? [],
     dataDir: env_.TOLLGATE_DATA_DIR,
