@@ -72,6 +72,8 @@ export {
   openKeyEvents,
 } from './keys/key-events.js';
 export { createLogger, type Logger, redactUrl } from './logging/logger.js';
+export { billingPeriod } from './plans/billing-period.js';
+export { loadQuotaStatus, type QuotaStatus } from './plans/quota-status.js';
 export { loadTeamPolicy, type TeamPolicy } from './plans/team-policy.js';
 export { createKeyring, type MasterKeyring, parseMasterKey, resolveMasterKeyring } from './secrets/master-keyring.js';
 export type { Database, DatabaseDriver, Queryable, QueryResult } from './storage/database.js';

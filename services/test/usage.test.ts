@@ -251,7 +251,7 @@ describe(`GET /v1/teams/:team/usage (${expectedDatabaseDriver})`, () => {
     return `from=${encodeURIComponent(from)}`;
   };
 
-  it('answers calls, bandwidth and overage by day, with quota left for plans to fill in', async () => {
+  it("answers calls, bandwidth and overage by day, and the quota of the team's plan", async () => {
     const answer = await api(user, 'GET', `/v1/teams/${teamSlug}/usage?${range()}`);
     expect(answer.status).toBe(200);
     expect(answer.body.totals).toMatchObject({
@@ -264,7 +264,8 @@ describe(`GET /v1/teams/:team/usage (${expectedDatabaseDriver})`, () => {
       latency_ms_avg: 2,
       latency_ms_max: 3,
     });
-    expect(answer.body.quota).toBeNull();
+    // The team has no subscription: the default plan's quota (usage-quota.test.ts covers the counting).
+    expect(answer.body.quota).toMatchObject({ plan: 'free', limit: 10_000, overage_allowed: false });
     expect(answer.body.group_by).toBe('day');
     const summed = answer.body.periods.reduce((sum: number, period: { calls: number }) => sum + period.calls, 0);
     expect(summed).toBe(16);

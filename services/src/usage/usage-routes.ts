@@ -5,6 +5,7 @@ import { TollgateError } from '../errors/tollgate-error.js';
 import { defineRoute } from '../http/route.js';
 import { authenticate } from '../identity/authenticate.js';
 import { authorize } from '../identity/authorize.js';
+import { loadQuotaStatus, type QuotaStatus } from '../plans/quota-status.js';
 import type { Database } from '../storage/database.js';
 import { teamAccess } from '../teams/team-routes.js';
 import { findTeam } from '../teams/teams.js';
@@ -105,7 +106,32 @@ const usageSchema = z.object({
       }),
     )
     .describe('Metrics reported through POST /v1/usage, per UTC day (for the whole team: api and key do not apply)'),
-  quota: z.null().describe("Quota left in the plan's current period: filled in by plans (null until then)"),
+  quota: z
+    .object({
+      plan: z.string().describe("The plan's slug ('none' when there is no plan at all)"),
+      limit: z.number().int().nullable().describe('Calls included per billing period; null: no quota'),
+      used_in_period: z.number().int().describe('Calls served in the period so far, overage included'),
+      remaining: z.number().int().nullable().describe('limit - used_in_period, never below 0; null: no quota'),
+      overage_calls: z.number().int().describe('Calls served beyond the quota in the period'),
+      overage_allowed: z.boolean().describe('Beyond the quota: served as overage (true) or refused (429, false)'),
+      period_start: z.string(),
+      period_end: z.string().describe('Exclusive'),
+    })
+    .nullable()
+    .describe(
+      "The team's call quota in its current billing period (calendar months from the billing anchor, UTC), whatever from and to say; from the rollups, so it trails the gateway by up to about 10 seconds",
+    ),
+});
+
+const quotaBody = (quota: QuotaStatus) => ({
+  plan: quota.plan,
+  limit: quota.limit,
+  used_in_period: quota.usedInPeriod,
+  remaining: quota.remaining,
+  overage_calls: quota.overageCalls,
+  overage_allowed: quota.overageAllowed,
+  period_start: quota.periodStart.toISOString(),
+  period_end: quota.periodEnd.toISOString(),
 });
 
 /** Longest range per grouping: 31 days of hours, 400 of days. */
@@ -205,7 +231,7 @@ export function usageRoutes(options: UsageRouteOptions) {
       operationId: 'getTeamUsage',
       summary: "The team's metered calls and bandwidth by hour or day (usage:read)",
       description:
-        'Query parameters: from, to (ISO dates or times; default the current UTC month so far; from is rounded down to the period), group_by (hour or day, default day; at most 31 days of hours or 400 of days), api (an API id or slug), key (an API key id). Counts reach the rollups within about 10 seconds of the calls.',
+        "Query parameters: from, to (ISO dates or times; default the current UTC month so far; from is rounded down to the period), group_by (hour or day, default day; at most 31 days of hours or 400 of days), api (an API id or slug), key (an API key id). Counts reach the rollups within about 10 seconds of the calls. quota is the team's plan quota in its current billing period, whatever from and to say.",
       tags: ['usage'],
       responses: { 200: { description: 'Usage', schema: usageSchema } },
       handler: async (ctx) => {
@@ -224,6 +250,7 @@ export function usageRoutes(options: UsageRouteOptions) {
           }),
           await readMetricDays(database, { teamId: team.id, from: query.from, to: query.to }),
         ];
+        const quota = await loadQuotaStatus(database, team.id);
         ctx.body = {
           team: team.slug,
           team_id: team.id,
@@ -243,8 +270,8 @@ export function usageRoutes(options: UsageRouteOptions) {
             last: day.last,
             last_at: day.lastAt.toISOString(),
           })),
-          // Plans (services/src/plans) fills this in with the quota left in the current period.
-          quota: null,
+          // The current billing period, whatever the range asked for; null only if the team vanished meanwhile.
+          quota: quota ? quotaBody(quota) : null,
         };
       },
     }),
