@@ -15,7 +15,7 @@ export interface ApiDocument {
   timeout_ms?: number;
   failure_policy?: 'fail-open' | 'fail-closed';
   metered_metrics?: string[];
-  plugins?: { name: string; config: Record<string, unknown> }[];
+  plugins?: PluginEntry[];
   created_by_user_id?: string | null;
 }
 
@@ -59,7 +59,45 @@ export const apiFlags = {
     options: ['calls', 'bandwidth'],
     multiple: true,
   }),
+  plugin: Flags.string({
+    description:
+      'Plugin to run, in order: NAME or NAME=\'{"json":"config"}\' (repeatable; replaces the list; `tollgate plugins list` names them)',
+    multiple: true,
+  }),
 };
+
+type PluginEntry = { name: string; config: Record<string, unknown> };
+
+/**
+ * `cors` or `cors={"origins":["https://app.example"]}` -> a plugin list entry. Only the JSON is
+ * checked here (a usage error, exit 2, before any call); the name and config are the API's to judge.
+ */
+export function parsePluginFlag(text: string): PluginEntry {
+  const split = text.indexOf('=');
+  const name = (split === -1 ? text : text.slice(0, split)).trim();
+  const usage = (problem: string) =>
+    new CliError('usage_error', `--plugin ${problem} (got "${text}")`, {
+      hint: `pass --plugin NAME or --plugin 'NAME={"field":"value"}'`,
+      exitCode: exitCodes.usage,
+    });
+  if (name === '') throw usage('needs a plugin name');
+  if (split === -1) return { name, config: {} };
+  let config: unknown;
+  try {
+    config = JSON.parse(text.slice(split + 1));
+  } catch (error) {
+    throw usage(`config is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    throw usage('config must be a JSON object, like {"max_bytes":1048576}');
+  }
+  return { name, config: config as Record<string, unknown> };
+}
+
+/** A plugin list entry as people read it, in the form --plugin takes. */
+export function formatPlugin(plugin: PluginEntry): string {
+  return Object.keys(plugin.config).length === 0 ? plugin.name : `${plugin.name}=${JSON.stringify(plugin.config)}`;
+}
 
 type ApiFlagValues = {
   name?: string | undefined;
@@ -69,6 +107,7 @@ type ApiFlagValues = {
   timeout?: string | undefined;
   'failure-policy'?: string | undefined;
   metric?: string[] | undefined;
+  plugin?: string[] | undefined;
 };
 
 /** The JSON body fields the flags set, leaving out those not given. */
@@ -81,6 +120,7 @@ export function apiBody(flags: ApiFlagValues): Record<string, unknown> {
     ...(flags.timeout === undefined ? {} : { timeout_ms: parseTimeout(flags.timeout) }),
     ...(flags['failure-policy'] === undefined ? {} : { failure_policy: flags['failure-policy'] }),
     ...(flags.metric === undefined ? {} : { metered_metrics: flags.metric }),
+    ...(flags.plugin === undefined ? {} : { plugins: flags.plugin.map(parsePluginFlag) }),
   };
 }
 
@@ -106,7 +146,8 @@ export function apiFields(api: ApiDocument): [string, string][] {
   if (api.timeout_ms !== undefined) fields.push(['timeout', formatTimeout(api.timeout_ms)]);
   if (api.failure_policy) fields.push(['failure policy', api.failure_policy]);
   if (api.metered_metrics) fields.push(['metered', api.metered_metrics.join(', ')]);
-  if (api.plugins) fields.push(['plugins', api.plugins.map((plugin) => plugin.name).join(', ')]);
+  // `; ` between plugins: a config's JSON has commas of its own.
+  if (api.plugins) fields.push(['plugins', api.plugins.map(formatPlugin).join('; ')]);
   fields.push(['created', api.created_at], ['updated', api.updated_at]);
   return fields;
 }

@@ -169,4 +169,101 @@ describe(`tollgate apis (${expectedDatabaseDriver})`, () => {
     expect(unconfirmed.stderr).toMatch(/^usage_error: no terminal to confirm the deletion\nhint: pass --yes/);
     expect((await runCli(['apis', 'show', 'maps-service'], env)).code).toBe(0);
   });
+
+  it('runs plugins in the order of --plugin NAME[=JSON], shows them, replaces and clears them', async () => {
+    const created = await runCli(
+      [
+        'apis',
+        'create',
+        '--name',
+        'Browser',
+        '--upstream',
+        'https://browser.example',
+        '--plugin',
+        'request-size-limit={"max_bytes":1024}',
+        '--plugin',
+        'cors',
+        '--json',
+      ],
+      env,
+    );
+    expect(created.code, created.stderr).toBe(0);
+    expect(JSON.parse(created.stdout).plugins).toEqual([
+      { name: 'request-size-limit', config: { max_bytes: 1024 } },
+      { name: 'cors', config: {} },
+    ]);
+    const shown = await runCli(['apis', 'show', 'browser'], env);
+    expect(shown.stdout).toMatch(/^plugins\trequest-size-limit=\{"max_bytes":1024\}; cors$/m);
+
+    const replaced = await runCli(
+      [
+        'apis',
+        'update',
+        'browser',
+        '--plugin',
+        'cors={"origins":["https://app.example"],"max_age_seconds":60}',
+        '--json',
+      ],
+      env,
+    );
+    expect(replaced.code, replaced.stderr).toBe(0);
+    expect(JSON.parse(replaced.stdout).plugins).toEqual([
+      { name: 'cors', config: { origins: ['https://app.example'], max_age_seconds: 60 } },
+    ]);
+    const cleared = await runCli(['apis', 'update', 'browser', '--clear-plugins', '--json'], env);
+    expect(cleared.code, cleared.stderr).toBe(0);
+    expect(JSON.parse(cleared.stdout).plugins).toEqual([]);
+  });
+
+  it('refuses a plugin the API does not know or a config it refuses (exit 1), and bad JSON before any call (exit 2)', async () => {
+    const before = (await runCli(['apis', 'show', 'maps-service', '--json'], env)).stdout;
+    const unknown = await runCli(['apis', 'update', 'maps-service', '--plugin', 'geo-block'], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/^validation_failed: plugins\.0\.name: no plugin named geo-block/);
+    const badConfig = await runCli(
+      [
+        'apis',
+        'create',
+        '--name',
+        'Bad',
+        '--upstream',
+        'https://bad.example',
+        '--plugin',
+        'cors={"origins":"*"}',
+        '--json',
+      ],
+      env,
+    );
+    expect(badConfig.code).toBe(1);
+    expect(JSON.parse(badConfig.stdout).error).toMatchObject({
+      code: 'validation_failed',
+      message: 'plugins.0.config: origins: a non-empty list',
+    });
+
+    // Nothing listens on this URL: the JSON is refused before any call is tried.
+    const offline = { ...env, TOLLGATE_API_URL: 'http://127.0.0.1:9' };
+    for (const flag of ['cors={origins:*}', 'cors=["*"]', '={}']) {
+      const bad = await runCli(['apis', 'update', 'maps-service', '--plugin', flag], offline);
+      expect(bad.code, flag).toBe(2);
+      expect(bad.stderr, flag).toMatch(/^usage_error: --plugin /);
+    }
+    const both = await runCli(['apis', 'update', 'maps-service', '--plugin', 'cors', '--clear-plugins'], env);
+    expect(both.code).toBe(2);
+    expect((await runCli(['apis', 'show', 'maps-service', '--json'], env)).stdout).toBe(before);
+    const list = JSON.parse((await runCli(['apis', 'list', '--json'], env)).stdout);
+    expect(list.apis.map((api: { slug: string }) => api.slug)).not.toContain('bad');
+  });
+
+  it('lists the plugins an API can run', async () => {
+    const table = await runCli(['plugins', 'list'], env);
+    expect(table.code, table.stderr).toBe(0);
+    const lines = table.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe('name\tdescription');
+    expect(lines.slice(1).map((line) => line.split('\t')[0])).toEqual(['cors', 'request-size-limit']);
+    const json = await runCli(['plugins', 'list', '--json'], env);
+    expect(JSON.parse(json.stdout).plugins).toContainEqual({
+      name: 'request-size-limit',
+      description: expect.stringContaining('max_bytes'),
+    });
+  });
 });

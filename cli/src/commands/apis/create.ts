@@ -24,6 +24,7 @@ export default class ApisCreate extends TollgateCommand<typeof ApisCreate> {
   static override examples = [
     '<%= config.bin %> <%= command.id %> --name Weather --slug weather --upstream https://api.weather.example',
     '<%= config.bin %> <%= command.id %> --name Weather --upstream https://eu.weather.example --upstream https://us.weather.example --host api.weather.example --path-prefix /weather/v1 --timeout 10s --failure-policy fail-open',
+    '<%= config.bin %> <%= command.id %> --name Weather --upstream https://api.weather.example --plugin \'request-size-limit={"max_bytes":1048576}\' --plugin cors',
   ];
 
   static override flags = {
