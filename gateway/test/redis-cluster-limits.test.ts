@@ -1,0 +1,207 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { testRedisUrl } from '@tollgate/services/testing';
+import { Cluster } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Limiter, LimitRequest } from '../src/limits/limiter.js';
+import { createRedisLimiter } from '../src/limits/redis-limiter.js';
+
+const run = promisify(execFile);
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitForPong(port: number): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const answer = await run('redis-cli', ['-p', String(port), 'ping']).then(
+      (result) => result.stdout.trim(),
+      () => '',
+    );
+    if (answer === 'PONG') return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`redis-server on ${port} did not start`);
+}
+
+/** A request for one team: a per-minute window, a per-day window and the period's quota. */
+function teamRequest(scope: string, limits: { minute: number; day: number; quota: number }): LimitRequest {
+  return {
+    scope,
+    windows: [
+      { id: 'team-minute', key: 't:1m', limit: limits.minute, windowMs: 60_000, buckets: 12 },
+      { id: 'team-day', key: 't:1d', limit: limits.day, windowMs: 86_400_000, buckets: 24 },
+    ],
+    quota: {
+      id: 'quota',
+      key: 'q:calls:2025-01',
+      limit: limits.quota,
+      periodEnd: new Date(Date.now() + 86_400_000),
+      overage: false,
+    },
+  };
+}
+
+const keysOf = (scope: string) => [`rl:{${scope}}:t:1m`, `rl:{${scope}}:t:1d`, `rq:{${scope}}:q:calls:2025-01`];
+
+// The same three-master cluster as services/test/redis-cluster.test.ts, started from the local
+// redis-server binaries; skipped (and listed as such in the run's banner) without TEST_REDIS_URL.
+describe.skipIf(!testRedisUrl)('the Redis limiter on a 3-master Redis Cluster', () => {
+  const nodes: ChildProcess[] = [];
+  let dir: string;
+  let cluster: Cluster;
+  let limiter: Limiter;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tollgate-limits-cluster-'));
+    const ports = [await freePort(), await freePort(), await freePort()];
+    for (const port of ports) {
+      nodes.push(
+        spawn(
+          'redis-server',
+          [
+            '--port',
+            String(port),
+            '--bind',
+            '127.0.0.1',
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            join(dir, `nodes-${port}.conf`),
+            '--dir',
+            dir,
+            '--save',
+            '',
+            '--appendonly',
+            'no',
+          ],
+          { stdio: 'ignore' },
+        ),
+      );
+    }
+    await Promise.all(ports.map(waitForPong));
+    await run('redis-cli', [
+      '--cluster',
+      'create',
+      ...ports.map((port) => `127.0.0.1:${port}`),
+      '--cluster-replicas',
+      '0',
+      '--cluster-yes',
+    ]);
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const info = await run('redis-cli', ['-p', String(ports[0]), 'cluster', 'info']);
+      if (info.stdout.includes('cluster_state:ok')) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    cluster = new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })));
+    limiter = createRedisLimiter(cluster);
+  }, 60_000);
+
+  afterAll(async () => {
+    await limiter?.close();
+    cluster?.disconnect();
+    for (const node of nodes) node.kill('SIGKILL');
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const slotOf = async (key: string) => Number(await cluster.cluster('KEYSLOT', key));
+
+  /** The port of the master serving a slot. */
+  async function masterOf(slot: number): Promise<number> {
+    const ranges = (await cluster.cluster('SLOTS')) as [number, number, [string, number]][];
+    const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+    if (!range) throw new Error(`no master serves slot ${slot}`);
+    return range[2][1];
+  }
+
+  it('checks two windows and the quota of one scope in one script call, all its keys in one slot', async () => {
+    const scope = `team-${randomBytes(4).toString('hex')}`;
+    const decision = await limiter.check(teamRequest(scope, { minute: 10, day: 100, quota: 1_000 }));
+    expect(decision.allowed).toBe(true);
+    expect(decision.windows.map((window) => [window.id, window.remaining])).toEqual([
+      ['team-minute', 9],
+      ['team-day', 99],
+    ]);
+    expect(decision.quota).toMatchObject({ used: 1, remaining: 999 });
+    const keys = keysOf(scope);
+    const slots = await Promise.all(keys.map(slotOf));
+    expect(new Set(slots).size).toBe(1);
+    // Every key was written by that one call: the cluster ran the script where they all live.
+    expect(await Promise.all(keys.map((key) => cluster.exists(key)))).toEqual([1, 1, 1]);
+    expect(await cluster.get(keys[2] as string)).toBe('1');
+  });
+
+  it('admits exactly the window limit under concurrent calls; the refused ones consume nothing', async () => {
+    const scope = `team-${randomBytes(4).toString('hex')}`;
+    const request = teamRequest(scope, { minute: 5, day: 100, quota: 1_000 });
+    const decisions = await Promise.all(Array.from({ length: 20 }, () => limiter.check(request)));
+    expect(decisions.filter((decision) => decision.allowed)).toHaveLength(5);
+    for (const decision of decisions.filter((decision) => !decision.allowed)) {
+      expect(decision).toMatchObject({ refusedBy: { kind: 'window', id: 'team-minute' } });
+    }
+    // Only the five admitted calls were counted in the other window and the quota: one more call
+    // without the full minute window is the sixth.
+    const day = await limiter.check({ ...request, windows: request.windows.slice(1) });
+    expect(day.windows[0]?.remaining).toBe(100 - 6);
+    expect(await cluster.get(keysOf(scope)[2] as string)).toBe('6');
+  });
+
+  it('refuses the call past a capped quota without counting it anywhere', async () => {
+    const scope = `team-${randomBytes(4).toString('hex')}`;
+    const request = teamRequest(scope, { minute: 100, day: 100, quota: 3 });
+    const admitted = [];
+    for (let call = 0; call < 3; call++) admitted.push((await limiter.check(request)).allowed);
+    expect(admitted).toEqual([true, true, true]);
+    const keys = keysOf(scope);
+    const before = await Promise.all([
+      cluster.hgetall(keys[0] as string),
+      cluster.hgetall(keys[1] as string),
+      cluster.get(keys[2] as string),
+    ]);
+    const refused = await limiter.check(request);
+    expect(refused).toMatchObject({ allowed: false, refusedBy: { kind: 'quota', id: 'quota' } });
+    expect(refused.quota).toMatchObject({ used: 3, remaining: 0 });
+    expect(
+      await Promise.all([
+        cluster.hgetall(keys[0] as string),
+        cluster.hgetall(keys[1] as string),
+        cluster.get(keys[2] as string),
+      ]),
+    ).toEqual(before);
+    expect(before[2]).toBe('3');
+  });
+
+  it('serves two scopes on different slots and masters, each counted apart', async () => {
+    // Scopes whose hash tags land on two different masters, so the script runs on both.
+    const first = `team-${randomBytes(4).toString('hex')}`;
+    const firstMaster = await masterOf(await slotOf(keysOf(first)[0] as string));
+    let second = '';
+    for (let attempt = 0; attempt < 100 && second === ''; attempt++) {
+      const candidate = `team-${randomBytes(4).toString('hex')}`;
+      if ((await masterOf(await slotOf(keysOf(candidate)[0] as string))) !== firstMaster) second = candidate;
+    }
+    expect(second).not.toBe('');
+    expect(await slotOf(keysOf(first)[0] as string)).not.toBe(await slotOf(keysOf(second)[0] as string));
+
+    const limits = { minute: 4, day: 100, quota: 1_000 };
+    const decisions = await Promise.all(
+      [first, second].flatMap((scope) =>
+        Array.from({ length: 6 }, async () => ({ scope, decision: await limiter.check(teamRequest(scope, limits)) })),
+      ),
+    );
+    for (const scope of [first, second]) {
+      const admitted = decisions.filter((entry) => entry.scope === scope && entry.decision.allowed);
+      expect(admitted, scope).toHaveLength(4);
+      expect(await cluster.get(keysOf(scope)[2] as string)).toBe('4');
+    }
+  });
+});
