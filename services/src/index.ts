@@ -37,6 +37,14 @@ export {
 export type { CounterDriver, CounterStore } from './counters/counter-store.js';
 export { createMemoryCounterStore } from './counters/memory-counter-store.js';
 export { openCounterStore } from './counters/open-counter-store.js';
+export {
+  type DemoSetup,
+  type DemoSetupOptions,
+  demoPlan,
+  demoSlug,
+  setUpDemo,
+} from './demo/demo-setup.js';
+export { type EchoAnswer, startEchoUpstream } from './demo/echo-upstream.js';
 export { type ErrorCode, httpStatusFor, isErrorCode } from './errors/error-codes.js';
 export { isTollgateError, TollgateError, type TollgateErrorOptions } from './errors/tollgate-error.js';
 export { checkReadiness, describeNotReady, type Readiness } from './health/readiness.js';

@@ -83,7 +83,9 @@ Settings (environment variables; see docs/configuration.md):
   TWILIO_FROM                sender: +E.164 number or MG... service
   TWILIO_API_BASE            Twilio API URL (https://api.twilio.com)
   TOLLGATE_SMS_DIR           folder of SMS files (.tollgate/sms)
-  TOLLGATE_ONLY              same as --only`;
+  TOLLGATE_ONLY              same as --only
+  TOLLGATE_DEMO              same as --demo
+  TOLLGATE_DEMO_NEW_KEY      same as --demo-new-key`;
 
   static override examples = [
     { description: 'Start on the embedded default', command: '<%= config.bin %> <%= command.id %>' },
@@ -95,6 +97,10 @@ Settings (environment variables; see docs/configuration.md):
     {
       description: 'Run only the gateway (one service per process)',
       command: '<%= config.bin %> <%= command.id %> --only gateway',
+    },
+    {
+      description: 'First run: a demo API on a built-in echo upstream, a demo plan, team and key, and a curl to try',
+      command: '<%= config.bin %> <%= command.id %> --demo',
     },
     {
       description: 'Pick free ports and print them as JSON',
@@ -124,10 +130,27 @@ Settings (environment variables; see docs/configuration.md):
       description: `Run only these parts, comma-separated: ${components.join(', ')} [default: all three]`,
       env: 'TOLLGATE_ONLY',
     }),
+    demo: Flags.boolean({
+      description:
+        'Also run a built-in echo upstream on 127.0.0.1 and set up the API, plan and team "demo" and, the first time, a key; prints a curl command that works (see docs/quickstart.md)',
+      env: 'TOLLGATE_DEMO',
+    }),
+    'demo-new-key': Flags.boolean({
+      description:
+        'With --demo (implied): make a new demo key even though one exists (an earlier key cannot be shown again)',
+      env: 'TOLLGATE_DEMO_NEW_KEY',
+    }),
   };
 
   async run(): Promise<void> {
     const only = parseOnly(this.flags.only);
+    const demo = this.flags.demo || this.flags['demo-new-key'] ? { newKey: this.flags['demo-new-key'] } : undefined;
+    if (demo && only && !only.includes('gateway')) {
+      throw new CliError('usage_error', '--demo (TOLLGATE_DEMO) needs the gateway in this process', {
+        exitCode: exitCodes.usage,
+        hint: 'add gateway to --only, or leave --only out',
+      });
+    }
     const env: Record<string, string | undefined> = { ...process.env };
     const fromFlag = new Map<string, string>();
     for (const [flag, variable] of Object.entries(settingFlags)) {
@@ -142,6 +165,7 @@ Settings (environment variables; see docs/configuration.md):
     // and `--version` must not pay for.
     const { createLogger, isEmbedded, loadConfig, TollgateError, tollgateVersion } = await import('@tollgate/services');
     const { startTollgate } = await import('../runtime/start-tollgate.js');
+    const { demoDocument, demoLines } = await import('../runtime/demo.js');
 
     let config: ReturnType<typeof loadConfig>;
     try {
@@ -192,6 +216,7 @@ Settings (environment variables; see docs/configuration.md):
         logger,
         only,
         signal: startup.signal,
+        ...(demo ? { demo } : {}),
       });
     } catch (error) {
       if (showSpinner) ux.action.stop('failed');
@@ -245,6 +270,7 @@ Settings (environment variables; see docs/configuration.md):
         operator_created: running.operator
           ? { email: running.operator.user.email, credentials: operatorCredentials ?? null }
           : null,
+        ...(running.demo && running.gatewayUrl ? { demo: demoDocument(running.demo, running.gatewayUrl) } : {}),
       });
     } else {
       const backends = embedded
@@ -263,6 +289,9 @@ Settings (environment variables; see docs/configuration.md):
         this.out(
           `Created the operator account ${running.operator.user.email}; this CLI is signed in as it (profile ${this.flags.profile}, credentials in ${operatorCredentials}).`,
         );
+      }
+      if (running.demo && running.gatewayUrl) {
+        for (const line of demoLines(running.demo, running.gatewayUrl)) this.note(line);
       }
       this.note(this.style('dim', 'Press Ctrl-C to stop.', 'stderr'));
     }

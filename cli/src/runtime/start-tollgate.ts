@@ -20,6 +20,7 @@ import {
   bootstrapFirstOperator,
   createApiApp,
   createMetricsRegistry,
+  type DemoSetup,
   flushUsage,
   isTollgateError,
   type JobRunner,
@@ -30,6 +31,8 @@ import {
   openBackends,
   openUsageCounterStore,
   type RunningServer,
+  setUpDemo,
+  startEchoUpstream,
   startJobRunner,
   type TollgateConfig,
   type UsageCounterStore,
@@ -48,6 +51,11 @@ export interface StartOptions {
   only?: readonly Component[];
   /** Aborts a start-up that is still waiting for its database. */
   signal?: AbortSignal;
+  /**
+   * `tollgate start --demo`: run the echo upstream in this process and set up the demo API, plan,
+   * team and (the first time, or with `newKey`) key. Needs the gateway in this process.
+   */
+  demo?: { newKey: boolean };
 }
 
 export interface RunningTollgate {
@@ -57,6 +65,8 @@ export interface RunningTollgate {
   workerRunning: boolean;
   /** Set when this start created the installation's first operator, with a session for the local CLI. */
   operator: BootstrapResult | undefined;
+  /** With `demo`: what the demo set-up made or found, and where its echo upstream listens. */
+  demo: (DemoSetup & { upstreamUrl: string }) | undefined;
   /** Drains in-flight requests (up to the shutdown timeout), stops jobs, closes connections. */
   stop(): Promise<void>;
 }
@@ -82,10 +92,14 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
   let keyVerifier: KeyVerifier | undefined;
   let limiters: Limiter[] = [];
   let gateway: GatewayApp | undefined;
+  let demo: (DemoSetup & { upstreamUrl: string }) | undefined;
+  let echoUpstream: RunningServer | undefined;
 
   const stop = async () => {
     await Promise.allSettled(servers.map((server) => server.close(config.shutdownTimeoutMs)));
     await gateway?.close();
+    // After the gateway, so calls it was still proxying to the demo's echo could finish.
+    await echoUpstream?.close(config.shutdownTimeoutMs);
     await routing?.close();
     await keyVerifier?.close();
     await Promise.allSettled(limiters.map((limiter) => limiter.close()));
@@ -138,6 +152,17 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
         return undefined;
       });
     }
+    if (options.demo) {
+      echoUpstream = await startEchoUpstream();
+      const setup = await setUpDemo(backends.database, { upstreamUrl: echoUpstream.url, newKey: options.demo.newKey });
+      demo = { ...setup, upstreamUrl: echoUpstream.url };
+      // Other gateways on this database reload now; this process's gateway loads the new routing as it starts.
+      if (setup.configVersion !== undefined) {
+        await backends.configBus.publish(setup.configVersion).catch((error: unknown) => {
+          logger.warn({ err: error }, 'could not announce the demo API; other gateways will find it when they poll');
+        });
+      }
+    }
     if (only.has('gateway') || only.has('worker')) {
       usageStore = await openUsageCounterStore(config.counters, { logger });
     }
@@ -185,5 +210,5 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
     await stop();
     throw error;
   }
-  return { backends, apiUrl, gatewayUrl, workerRunning: jobs !== undefined, operator, stop };
+  return { backends, apiUrl, gatewayUrl, workerRunning: jobs !== undefined, operator, demo, stop };
 }
