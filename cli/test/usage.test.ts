@@ -59,7 +59,8 @@ describe(`tollgate usage (${expectedDatabaseDriver})`, () => {
       team: 'usage-co',
       group_by: 'day',
       totals: { calls: 0, request_bytes: 0, response_bytes: 0, overage_calls: 0 },
-      quota: null,
+      // No subscription: the default plan's quota, none of it used.
+      quota: { plan: 'free', limit: 10_000, used_in_period: 0, remaining: 10_000, overage_allowed: false },
     });
     expect(usage.metrics).toEqual([
       expect.objectContaining({ day: at.slice(0, 10), metric: 'storage_bytes', sum: 1_234_567, last: 1_234_567 }),
@@ -69,6 +70,7 @@ describe(`tollgate usage (${expectedDatabaseDriver})`, () => {
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/^hour\tcalls\tin\tout\toverage\terrors\tavg ms$/m);
     expect(table.stdout).toMatch(/^total\t0\t0 B\t0 B\t0\t0\t-$/m);
+    expect(table.stdout).toMatch(/^quota\t10000 of 10000 calls left \(plan free, then refused \(429\); 0 used\)/m);
     expect(table.stdout).toMatch(new RegExp(`^${at.slice(0, 10)}\\tstorage_bytes\\t1234567\\t`, 'm'));
     expect(table.stderr).toContain('No calls between');
   });

@@ -23,15 +23,35 @@ interface UsageAnswer {
   periods: (Counts & { start: string })[];
   totals: Counts;
   metrics: { day: string; metric: string; events: number; sum: number; max: number; last: number }[];
-  /** Quota left in the plan's current period; filled in by plans, null until then. */
-  quota: unknown;
+  /** The plan's call quota in the team's current billing period. */
+  quota: {
+    plan: string;
+    limit: number | null;
+    used_in_period: number;
+    remaining: number | null;
+    overage_calls: number;
+    overage_allowed: boolean;
+    period_start: string;
+    period_end: string;
+  } | null;
+}
+
+/** One line under the table: what is left of the quota in the current billing period. */
+function quotaLine(quota: NonNullable<UsageAnswer['quota']>): string {
+  const period = `billing period ${quota.period_start.slice(0, 10)} to ${quota.period_end.slice(0, 10)}`;
+  if (quota.limit === null) {
+    return `quota\tunlimited (plan ${quota.plan}); ${quota.used_in_period} calls this ${period}`;
+  }
+  const beyond = quota.overage_allowed ? 'then overage' : 'then refused (429)';
+  const overage = quota.overage_calls > 0 ? `, ${quota.overage_calls} overage` : '';
+  return `quota\t${quota.remaining} of ${quota.limit} calls left (plan ${quota.plan}, ${beyond}; ${quota.used_in_period} used${overage}) in the ${period}`;
 }
 
 export default class Usage extends TollgateCommand<typeof Usage> {
   static override summary = "Show the team's metered calls, bandwidth and overage by hour or day.";
 
   static override description =
-    'Calls the gateway served for the team, request and response bytes, calls beyond the quota (overage) and errors, per period, from the rollups (they trail the gateway by about 10 seconds), plus the metrics reported through POST /v1/usage per day. Bytes are rounded in the table (SI units) and exact with --json. Needs usage:read (every member).';
+    'Calls the gateway served for the team, request and response bytes, calls beyond the quota (overage) and errors, per period, from the rollups (they trail the gateway by about 10 seconds), plus the metrics reported through POST /v1/usage per day, and under them the calls left of the plan quota in the current billing period (whatever --from and --to say). Bytes are rounded in the table (SI units) and exact with --json. Needs usage:read (every member).';
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -106,8 +126,10 @@ export default class Usage extends TollgateCommand<typeof Usage> {
         ).trimEnd(),
       );
     }
-    // Quota left comes from the team's plan (plans fill in `quota`); nothing to show until then.
-    if (usage.quota !== null && usage.quota !== undefined) this.out(`\nquota: ${JSON.stringify(usage.quota)}`);
+    if (usage.quota) {
+      this.out('');
+      this.out(quotaLine(usage.quota));
+    }
     if (usage.periods.length === 0) this.note(`No calls between ${usage.from} and ${usage.to}.`);
   }
 }
