@@ -117,10 +117,10 @@ describe.skipIf(!testRedisUrl)('the Redis limiter on a 3-master Redis Cluster', 
 
   /** The port of the master serving a slot. */
   async function masterOf(slot: number): Promise<number> {
-    const ranges = (await cluster.cluster('SLOTS')) as [number, number, [string, number]][];
-    const range = ranges.find(([from, to]) => slot >= from && slot <= to);
-    if (!range) throw new Error(`no master serves slot ${slot}`);
-    return range[2][1];
+    const ranges = await cluster.cluster('SLOTS');
+    const master = ranges.find(([from, to]) => slot >= from && slot <= to)?.[2];
+    if (!master) throw new Error(`no master serves slot ${slot}`);
+    return master[1];
   }
 
   it('checks two windows and the quota of one scope in one script call, all its keys in one slot', async () => {
