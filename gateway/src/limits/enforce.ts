@@ -34,10 +34,53 @@ function spec(subject: 'key' | 'team', id: string, name: WindowName, limit: numb
  * Every window and the quota one call is checked against: the key's own limits, the team's plan
  * limits, and the plan's monthly call quota in the team's current billing period.
  */
+interface Prepared {
+  keyLimits: KeyLimits | null | undefined;
+  windows: WindowSpec[];
+  period?: { start: Date; end: Date; key: string };
+}
+
+/** Per policy object (replaced when the team's policy reloads) and key: the specs do not change per call. */
+const prepared = new WeakMap<TeamPolicy, Map<string, Prepared>>();
+
 export function limitRequestFor(
   input: { policy: TeamPolicy; keyId: string; keyLimits?: KeyLimits | null | undefined },
   now: Date,
 ): LimitRequest {
+  let byKey = prepared.get(input.policy);
+  if (!byKey) {
+    byKey = new Map();
+    prepared.set(input.policy, byKey);
+  }
+  let entry = byKey.get(input.keyId);
+  if (!entry || entry.keyLimits !== input.keyLimits) {
+    entry = { keyLimits: input.keyLimits, windows: buildWindows(input) };
+    if (byKey.size > 10_000) byKey.clear();
+    byKey.set(input.keyId, entry);
+  }
+  let quota: QuotaSpec | undefined;
+  if (input.policy.monthlyCallQuota !== null) {
+    const at = now.getTime();
+    if (!entry.period || at < entry.period.start.getTime() || at >= entry.period.end.getTime()) {
+      const period = billingPeriod(input.policy.billingAnchor, now);
+      entry.period = { ...period, key: `quota:calls:${period.start.toISOString()}` };
+    }
+    quota = {
+      id: 'quota',
+      key: entry.period.key,
+      limit: input.policy.monthlyCallQuota,
+      periodEnd: entry.period.end,
+      overage: input.policy.overageAllowed,
+    };
+  }
+  return { scope: input.policy.teamId, windows: entry.windows, ...(quota ? { quota } : {}) };
+}
+
+function buildWindows(input: {
+  policy: TeamPolicy;
+  keyId: string;
+  keyLimits?: KeyLimits | null | undefined;
+}): WindowSpec[] {
   const windows: WindowSpec[] = [];
   for (const name of windowNames) {
     const keyLimit = input.keyLimits?.[`per_${name}`];
@@ -47,18 +90,7 @@ export function limitRequestFor(
     const teamLimit = input.policy.limits[name];
     if (teamLimit !== null) windows.push(spec('team', input.policy.teamId, name, teamLimit));
   }
-  let quota: QuotaSpec | undefined;
-  if (input.policy.monthlyCallQuota !== null) {
-    const period = billingPeriod(input.policy.billingAnchor, now);
-    quota = {
-      id: 'quota',
-      key: `quota:calls:${period.start.toISOString()}`,
-      limit: input.policy.monthlyCallQuota,
-      periodEnd: period.end,
-      overage: input.policy.overageAllowed,
-    };
-  }
-  return { scope: input.policy.teamId, windows, ...(quota ? { quota } : {}) };
+  return windows;
 }
 
 const seconds = (ms: number) => Math.max(0, Math.ceil(ms / 1000));
