@@ -40,6 +40,24 @@ describe('team policy cache', () => {
     expect(loads).toBe(3);
   });
 
+  it('keeps serving a known team while the database is down, and refuses an unknown one with 503', async () => {
+    let now = 0;
+    let down = false;
+    const cache = createTeamPolicyCache({
+      load: async (teamId) => {
+        if (down) throw new Error('connection refused');
+        return policy(teamId, 7);
+      },
+      ttlMs: 10,
+      now: () => now,
+    });
+    await cache.get('known');
+    down = true;
+    now = 1_000;
+    expect((await cache.get('known'))?.limits.hour).toBe(7);
+    await expect(cache.get('stranger')).rejects.toMatchObject({ code: 'database_unreachable', status: 503 });
+  });
+
   it('keeps at most maxEntries teams', async () => {
     let loads = 0;
     const cache = createTeamPolicyCache({

@@ -1,4 +1,4 @@
-import type { TeamPolicy } from '@tollgate/services';
+import { type TeamPolicy, TollgateError } from '@tollgate/services';
 
 interface Entry {
   policy: TeamPolicy | undefined;
@@ -16,7 +16,8 @@ export interface TeamPolicyCache {
  * Plans change rarely and every call needs its team's: the gateway keeps them in memory for
  * `ttlMs` (so a plan change or a 402 flag reaches the gateway within that time, or at once when
  * invalidated), loads each team once however many calls wait (single flight), and holds at most
- * `maxEntries` teams (the oldest go first).
+ * `maxEntries` teams (the oldest go first). While the database cannot be read, a team already
+ * known keeps its last policy; an unknown one gets 503 `database_unreachable`.
  */
 export function createTeamPolicyCache(options: {
   load: (teamId: string) => Promise<TeamPolicy | undefined>;
@@ -45,6 +46,13 @@ export function createTeamPolicyCache(options: {
             }
             entries.set(teamId, { policy, expiresAt: now() + ttlMs });
             return policy;
+          })
+          .catch((error: unknown) => {
+            // The database cannot be read: keep serving what is known, however old.
+            if (entry) return entry.policy;
+            throw new TollgateError('database_unreachable', "the team's plan cannot be read right now", {
+              cause: error,
+            });
           })
           .finally(() => loading.delete(teamId));
         loading.set(teamId, pending);
