@@ -25,8 +25,18 @@ async function startUpstream(name: string): Promise<Upstream> {
   const upstream: Upstream = { url: '', seen: [], server: createServer(), aborted: 0 };
   upstream.server.on('request', (req, res) => {
     const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    let received = 0;
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      // The sink counts what it gets and keeps nothing.
+      if (!req.url?.startsWith('/sink')) chunks.push(chunk);
+    });
     req.on('end', () => {
+      if (req.url?.startsWith('/sink')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ received }));
+        return;
+      }
       const seen = {
         method: req.method ?? '',
         url: req.url ?? '',
@@ -40,6 +50,24 @@ async function startUpstream(name: string): Promise<Upstream> {
           clearTimeout(timer);
           if (!res.writableFinished) upstream.aborted++;
         });
+        return;
+      }
+      if (req.url?.startsWith('/huge')) {
+        // 50 MB made on the fly, never held whole.
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        const block = Buffer.alloc(1024 * 1024, 'h');
+        let sent = 0;
+        const pump = () => {
+          while (sent < 50) {
+            sent++;
+            if (!res.write(block)) {
+              res.once('drain', pump);
+              return;
+            }
+          }
+          res.end();
+        };
+        pump();
         return;
       }
       if (req.url?.startsWith('/big')) {
@@ -254,5 +282,74 @@ describe('gateway routing and proxying', () => {
     const big = await send('/weather/big');
     expect(big.status).toBe(200);
     expect(big.body.length).toBe(80 * 64 * 1024);
+  });
+
+  it('streams 50 MB each way without holding the body in memory', async () => {
+    const target = new URL(server.url);
+    let peak = 0;
+    const base = process.memoryUsage().rss;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss - base);
+    }, 5);
+    try {
+      const uploaded = await new Promise<string>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            host: target.hostname,
+            port: target.port,
+            path: '/weather/sink',
+            method: 'PUT',
+            headers: { 'transfer-encoding': 'chunked' },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (chunk: Buffer) => {
+              text += chunk;
+            });
+            res.on('end', () => resolve(text));
+          },
+        );
+        req.on('error', reject);
+        const block = Buffer.alloc(1024 * 1024, 'u');
+        let sent = 0;
+        const pump = () => {
+          while (sent < 50) {
+            sent++;
+            if (!req.write(block)) {
+              req.once('drain', pump);
+              return;
+            }
+          }
+          req.end();
+        };
+        pump();
+      });
+      expect(JSON.parse(uploaded).received).toBe(50 * 1024 * 1024);
+      const downloaded = await new Promise<number>((resolve, reject) => {
+        httpRequest({ host: target.hostname, port: target.port, path: '/weather/huge' }, (res) => {
+          let bytes = 0;
+          res.on('data', (chunk: Buffer) => {
+            bytes += chunk.length;
+          });
+          res.on('end', () => resolve(bytes));
+        })
+          .on('error', reject)
+          .end();
+      });
+      expect(downloaded).toBe(50 * 1024 * 1024);
+    } finally {
+      clearInterval(sampler);
+    }
+    // Holding either body would take 50 MB; streaming keeps a few buffers in flight.
+    expect(peak).toBeLessThan(40 * 1024 * 1024);
+  });
+
+  it('answers headers over 16 KiB with 431 headers_too_large in the JSON error shape', async () => {
+    const answer = await send('/weather/x', { headers: { 'x-padding': 'p'.repeat(20_000) } });
+    expect(answer.status).toBe(431);
+    expect(JSON.parse(answer.body).error).toMatchObject({
+      code: 'headers_too_large',
+      request_id: answer.headers['x-request-id'],
+    });
   });
 });

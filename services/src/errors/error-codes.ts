@@ -24,6 +24,9 @@ export const errorStatus = {
   owner_must_transfer: 409,
   invitation_invalid: 400,
   payload_too_large: 413,
+  // Refused by the HTTP parser before any route: headers over 16 KiB, a malformed request.
+  headers_too_large: 431,
+  malformed_request: 400,
   unsupported_media_type: 415,
   rate_limited: 429,
   quota_exhausted: 429,

@@ -1,4 +1,8 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ErrorCode } from '../errors/error-codes.js';
+import { errorBody } from './error-body.js';
+import { newRequestId } from './request-id.js';
 import type { AddressInfo } from 'node:net';
 import { TollgateError } from '../errors/tollgate-error.js';
 
@@ -36,6 +40,30 @@ export interface ListenOptions {
   portSetting?: string;
 }
 
+/**
+ * Requests Node's parser refuses before any handler sees them (headers over the 16 KiB limit, a
+ * malformed request line) still get the JSON error shape, with a request id, then the connection
+ * closes. Node's default would be a bare status line.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || (socket as Duplex & { _httpMessage?: unknown })._httpMessage) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+  const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+  const code: ErrorCode = tooLarge ? 'headers_too_large' : 'malformed_request';
+  const message = tooLarge
+    ? 'the request headers are larger than the limit of 16 KiB'
+    : 'the request is not valid HTTP/1.1';
+  const requestId = newRequestId();
+  const body = JSON.stringify(errorBody(code, message, requestId));
+  socket.end(
+    `HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `X-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
 export async function listen(handler: RequestListener, options: ListenOptions): Promise<RunningServer> {
   const active = new Set<ServerResponse>();
   let draining = false;
@@ -46,6 +74,7 @@ export async function listen(handler: RequestListener, options: ListenOptions): 
     if (draining) res.setHeader('Connection', 'close');
     handler(req, res);
   });
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       const problem = listenProblems[error.code ?? ''];
