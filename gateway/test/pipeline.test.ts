@@ -12,7 +12,7 @@ import {
   type RunningServer,
   type UsageCounterStore,
 } from '@tollgate/services';
-import { openTestDatabase, testRedisUrl } from '@tollgate/services/testing';
+import { openTestDatabase, startTcpProxy, testRedisUrl } from '@tollgate/services/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGatewayApp, type GatewayApp } from '../src/create-gateway-app.js';
@@ -266,5 +266,62 @@ describe('the request path: key, limits, plugins, proxy, usage', () => {
     expect(overage?.calls).toBe('3');
     expect(overage?.overage_calls).toBe('2');
     expect(byTeam[teams.unpaid as string]).toBeUndefined();
+  });
+});
+
+describe.runIf(testRedisUrl)('Redis stopped mid-run', () => {
+  it('fail-closed APIs answer 503 limiter_unavailable, fail-open APIs keep serving, both recover', async () => {
+    const target = new URL(testRedisUrl ?? '');
+    const relay = await startTcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+    const client = new Redis({
+      host: '127.0.0.1',
+      port: relay.port,
+      keyPrefix: `tgtest:${Date.now()}:cut:`,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 500,
+      retryStrategy: () => 100,
+    });
+    client.on('error', () => {});
+    const routing = staticRouting(await listApiDefinitions(db.value));
+    const app = createGatewayApp({
+      logger,
+      trustProxy: false,
+      routing,
+      keys: verifier,
+      limits: {
+        limiter: createRedisLimiter(client),
+        fallback: createMemoryLimiter(),
+        policies: createTeamPolicyCache({ load: (teamId) => loadTeamPolicy(db.value, teamId) }),
+      },
+    });
+    const running = await listen(app.app.callback(), { host: '127.0.0.1', port: 0 });
+    const headers = { 'x-api-key': keys.overage as string };
+    try {
+      await new Promise<void>((resolve) =>
+        client.status === 'ready' ? resolve() : client.once('ready', () => resolve()),
+      );
+      expect((await send(running, '/echo/x', { headers })).status).toBe(200);
+      expect((await send(running, '/open/x', { headers })).status).toBe(200);
+      await relay.cut();
+      const closed = await send(running, '/echo/x', { headers });
+      expect(closed.status).toBe(503);
+      expect(JSON.parse(closed.body).error.code).toBe('limiter_unavailable');
+      expect((await send(running, '/open/x', { headers })).status).toBe(200);
+      await relay.restore();
+      const deadline = Date.now() + 10_000;
+      let status = 0;
+      while (Date.now() < deadline) {
+        status = (await send(running, '/echo/x', { headers })).status;
+        if (status === 200) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(status).toBe(200);
+    } finally {
+      await running.close(1_000);
+      await app.close();
+      client.disconnect();
+      await relay.close();
+    }
   });
 });
