@@ -1,10 +1,10 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '../errors/error-codes.js';
+import { TollgateError } from '../errors/tollgate-error.js';
 import { errorBody } from './error-body.js';
 import { newRequestId } from './request-id.js';
-import type { AddressInfo } from 'node:net';
-import { TollgateError } from '../errors/tollgate-error.js';
 
 export interface RunningServer {
   server: Server;
