@@ -119,9 +119,10 @@ describe(`tollgate start (${expectedDatabaseDriver} + ${expectedCounterDriver})`
       checks: { database: { driver: expectedDatabaseDriver }, counters: { driver: expectedCounterDriver } },
     });
     expect((await fetch(`${info.gateway_url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${info.gateway_url}/no-such-api/x`)).status).toBe(404);
     // API and gateway share one metrics registry in one process.
     expect(await (await fetch(`${info.api_url}/metrics`)).text()).toMatch(
-      /tollgate_http_requests_total\{component="gateway",method="GET",route="unmatched",status="200"\} 1/,
+      /tollgate_gateway_requests_total\{api="unrouted",status="404"\} 1/,
     );
 
     const status = await runCli(['status', '--json', '--api-url', info.api_url ?? ''], env);
