@@ -18,6 +18,7 @@ export {
 export {
   type ConfigBus,
   configChannel,
+  configChannelFor,
   createInProcessConfigBus,
   openConfigBus,
   openRedisConfigBus,
@@ -28,6 +29,7 @@ export {
   type CounterConfig,
   configVariables,
   type DatabaseConfig,
+  defaultRedisPrefix,
   type Env,
   isEmbedded,
   type LogLevel,
@@ -77,6 +79,7 @@ export {
   type KeyEvent,
   type KeyEvents,
   keyEventsChannel,
+  keyEventsChannelFor,
   openKeyEvents,
 } from './keys/key-events.js';
 export { createLogger, type Logger, redactUrl } from './logging/logger.js';
@@ -95,6 +98,7 @@ export {
   createRedisUsageCounterStore,
   openRedisUsageCounterStore,
   type RedisUsageCounterStoreOptions,
+  usageHashTagFor,
 } from './usage/redis-usage-counter-store.js';
 export {
   addCounts,

@@ -41,6 +41,8 @@ Settings (environment variables; see docs/configuration.md):
   DATABASE_URL               PostgreSQL URL (unset: embedded PGlite)
   REDIS_URL                  Redis URL (unset: in-process counters)
   REDIS_CLUSTER_NODES        host:port,... of a Redis Cluster instead
+  TOLLGATE_REDIS_PREFIX      before every Redis key and channel, so
+                             installations can share a Redis (tollgate:)
   TOLLGATE_HOST              interface to listen on (127.0.0.1)
   TOLLGATE_API_PORT          control-plane API port (4000; 0: any free)
   TOLLGATE_GATEWAY_PORT      gateway port (8080; 0: any free)

@@ -164,7 +164,7 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
       }
     }
     if (only.has('gateway') || only.has('worker')) {
-      usageStore = await openUsageCounterStore(config.counters, { logger });
+      usageStore = await openUsageCounterStore(config.counters, { logger, keyPrefix: config.redisPrefix });
     }
     if (only.has('gateway') && usageStore) {
       usageRecorder = createUsageRecorder({ store: usageStore, logger });
@@ -177,7 +177,7 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
         logger: logger.child({ component: 'gateway' }),
       });
       keyVerifier = createKeyVerifier({ database: backends.database, events: backends.keyEvents, logger });
-      const limiter = await openLimiter(config.counters, { logger });
+      const limiter = await openLimiter(config.counters, { logger, keyPrefix: config.redisPrefix });
       // For APIs with the fail-open policy while Redis cannot be reached.
       const fallback = createMemoryLimiter();
       limiters = [limiter, fallback];

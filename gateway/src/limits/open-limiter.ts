@@ -1,21 +1,22 @@
-import { type CounterConfig, type Logger, openRedisClient } from '@tollgate/services';
+import { type CounterConfig, defaultRedisPrefix, type Logger, openRedisClient } from '@tollgate/services';
 import type { Limiter } from './limiter.js';
 import { createMemoryLimiter } from './memory-limiter.js';
 import { createRedisLimiter } from './redis-limiter.js';
 
 /**
  * The limiter the configuration asks for: the Redis script on REDIS_URL / REDIS_CLUSTER_NODES
- * (its own connection, keys prefixed `tollgate:`), else the in-process limiter.
+ * (its own connection, keys prefixed with `keyPrefix`, TOLLGATE_REDIS_PREFIX, `tollgate:` by
+ * default), else the in-process limiter.
  */
 export async function openLimiter(
   config: CounterConfig,
-  options: { logger: Logger },
+  options: { logger: Logger; keyPrefix?: string },
 ): Promise<Limiter & { driver: 'redis' | 'memory' }> {
   if (config.driver === 'memory') return Object.assign(createMemoryLimiter(), { driver: 'memory' as const });
   const opened = await openRedisClient(config, {
     logger: options.logger,
     purpose: 'rate limits',
-    keyPrefix: 'tollgate:',
+    keyPrefix: options.keyPrefix ?? defaultRedisPrefix,
   });
   const limiter = createRedisLimiter(opened.client);
   return { driver: 'redis', check: (request) => limiter.check(request), close: () => opened.close() };

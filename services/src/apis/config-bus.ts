@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Cluster, Redis } from 'ioredis';
-import type { CounterConfig } from '../config/config.js';
+import { type CounterConfig, defaultRedisPrefix } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import { openRedisClient, type RedisConfig } from '../storage/open-redis-client.js';
 import { withTimeout } from '../timing/with-timeout.js';
@@ -22,8 +22,17 @@ export interface ConfigBus {
   close(): Promise<void>;
 }
 
-/** The default Redis channel; the newest version is also kept under the key `<channel>:version`. */
-export const configChannel = 'tollgate:config';
+/**
+ * The Redis channel under a prefix (`TOLLGATE_REDIS_PREFIX`): `<prefix>config`. The newest version
+ * is also kept under the key `<channel>:version`. The prefix goes into the name itself since Redis
+ * does not prefix channels (ioredis' `keyPrefix` applies to keys only).
+ */
+export function configChannelFor(redisPrefix: string): string {
+  return `${redisPrefix}config`;
+}
+
+/** The channel with the default prefix. */
+export const configChannel = configChannelFor(defaultRedisPrefix);
 
 function deliver(listener: (version: number) => void, version: number, logger: Logger | undefined): void {
   try {
@@ -69,7 +78,7 @@ type BusClient = (Redis | Cluster) & {
 
 export interface RedisConfigBusOptions {
   logger: Logger;
-  /** Another channel than `tollgate:config`, e.g. so test runs sharing one Redis stay apart. */
+  /** Another channel than `tollgate:config`, e.g. `configChannelFor(config.redisPrefix)`. */
   channel?: string;
   /** Put before the version key (not the channel: Redis does not prefix channels). */
   keyPrefix?: string;

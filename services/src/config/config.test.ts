@@ -47,6 +47,12 @@ describe('loadConfig', () => {
     });
   });
 
+  it('prefixes Redis keys and channels with tollgate: unless TOLLGATE_REDIS_PREFIX says otherwise', () => {
+    expect(loadConfig({}).redisPrefix).toBe('tollgate:');
+    expect(loadConfig({ TOLLGATE_REDIS_PREFIX: 'acme-prod:' }).redisPrefix).toBe('acme-prod:');
+    expect(loadConfig({ TOLLGATE_REDIS_PREFIX: 'a.b_c-D:9' }).redisPrefix).toBe('a.b_c-D:9');
+  });
+
   it('samples the gateway access log at the given share, all calls by default', () => {
     expect(loadConfig({}).accessLogSample).toBe(1);
     expect(loadConfig({ TOLLGATE_ACCESS_LOG_SAMPLE: '0.05' }).accessLogSample).toBe(0.05);
@@ -74,6 +80,11 @@ describe('loadConfig', () => {
     [{ TOLLGATE_TRUST_PROXY: 'maybe' }, 'TOLLGATE_TRUST_PROXY must be true or false (got "maybe")'],
     [{ TOLLGATE_ACCESS_LOG_SAMPLE: '1.5' }, 'TOLLGATE_ACCESS_LOG_SAMPLE must be a number from 0 to 1'],
     [{ TOLLGATE_ACCESS_LOG_SAMPLE: '10%' }, 'TOLLGATE_ACCESS_LOG_SAMPLE must be a number from 0 to 1'],
+    [
+      { TOLLGATE_REDIS_PREFIX: 'acme{prod}:' },
+      'TOLLGATE_REDIS_PREFIX must be 1 to 64 letters, digits, colons, underscores, dots or dashes (got "acme{prod}:")',
+    ],
+    [{ TOLLGATE_REDIS_PREFIX: 'x'.repeat(65) }, 'TOLLGATE_REDIS_PREFIX must be 1 to 64 letters'],
     [{ REDIS_CLUSTER_NODES: 'a:1,b' }, 'REDIS_CLUSTER_NODES must be a comma-separated list of host:port'],
     [
       { REDIS_URL: 'redis://a:6379', REDIS_CLUSTER_NODES: 'a:1' },

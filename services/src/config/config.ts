@@ -19,6 +19,12 @@ export interface TollgateConfig {
   gatewayPort: number;
   database: DatabaseConfig;
   counters: CounterConfig;
+  /**
+   * Put before every Redis key and pub/sub channel Tollgate uses (`TOLLGATE_REDIS_PREFIX`), so several
+   * installations (or test runs) can share one Redis without seeing each other's counters, batches
+   * and messages.
+   */
+  redisPrefix: string;
   logLevel: LogLevel;
   /** Largest accepted request body on the API, in bytes. */
   bodyLimitBytes: number;
@@ -149,6 +155,9 @@ function decodeMasterKey(text: string): Buffer | undefined {
 
 const masterKey = z.string().refine((value) => decodeMasterKey(value) !== undefined, masterKeyMessage);
 
+/** `TOLLGATE_REDIS_PREFIX` when unset: the key and channel names Tollgate has always used. */
+export const defaultRedisPrefix = 'tollgate:';
+
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /**
@@ -164,6 +173,11 @@ export const configSchema = z
     TOLLGATE_DATA_DIR: z.string().min(1).default('.tollgate/data'),
     REDIS_URL: urlWithProtocols(['redis:', 'rediss:'], 'Redis').optional(),
     REDIS_CLUSTER_NODES: clusterNodes.optional(),
+    // No braces: a prefix goes inside the usage keys' hash tag, and `{` or `}` would break it.
+    TOLLGATE_REDIS_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1 to 64 letters, digits, colons, underscores, dots or dashes')
+      .default(defaultRedisPrefix),
     TOLLGATE_LOG_LEVEL: z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` }).default('info'),
     TOLLGATE_BODY_LIMIT: byteSize.default(1024 * 1024),
     TOLLGATE_SHUTDOWN_TIMEOUT: duration.default(10_000),
@@ -318,6 +332,7 @@ export function loadConfig(env: Env): TollgateConfig {
         : env_.REDIS_CLUSTER_NODES !== undefined
           ? { driver: 'redis-cluster', nodes: env_.REDIS_CLUSTER_NODES }
           : { driver: 'memory' },
+    redisPrefix: env_.TOLLGATE_REDIS_PREFIX,
     logLevel: env_.TOLLGATE_LOG_LEVEL,
     bodyLimitBytes: env_.TOLLGATE_BODY_LIMIT,
     shutdownTimeoutMs: env_.TOLLGATE_SHUTDOWN_TIMEOUT,

@@ -1,4 +1,4 @@
-import type { CounterConfig } from '../config/config.js';
+import { type CounterConfig, defaultRedisPrefix } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import { openRedisClient } from '../storage/open-redis-client.js';
 import { withTimeout } from '../timing/with-timeout.js';
@@ -11,7 +11,7 @@ import { withTimeout } from '../timing/with-timeout.js';
 export type KeyEvent = { type: 'invalidate'; lookupId: string } | { type: 'resync' };
 
 /**
- * Announces key changes from the control plane to the gateways: Redis pub/sub on `tollgate:keys`
+ * Announces key changes from the control plane to the gateways: Redis pub/sub on `<prefix>keys`
  * when Redis is configured, an in-process event otherwise (embedded: API and gateway share a process).
  */
 export interface KeyEvents {
@@ -23,7 +23,16 @@ export interface KeyEvents {
   close(): Promise<void>;
 }
 
-export const keyEventsChannel = 'tollgate:keys';
+/**
+ * The channel under a prefix (`TOLLGATE_REDIS_PREFIX`): `<prefix>keys`, the prefix in the name itself
+ * since Redis does not prefix channels.
+ */
+export function keyEventsChannelFor(redisPrefix: string): string {
+  return `${redisPrefix}keys`;
+}
+
+/** The channel with the default prefix. */
+export const keyEventsChannel = keyEventsChannelFor(defaultRedisPrefix);
 
 function listenerSet(logger: Logger | undefined) {
   const listeners = new Set<(event: KeyEvent) => void>();
@@ -104,7 +113,10 @@ export async function createRedisKeyEvents(
 }
 
 /** Redis pub/sub when the counters use Redis, else in process. */
-export function openKeyEvents(config: CounterConfig, options: { logger: Logger }): Promise<KeyEvents> {
+export function openKeyEvents(
+  config: CounterConfig,
+  options: { logger: Logger; channel?: string },
+): Promise<KeyEvents> {
   if (config.driver === 'memory') return Promise.resolve(createMemoryKeyEvents(options));
   return createRedisKeyEvents(config, options);
 }

@@ -1,10 +1,10 @@
-import { type ConfigBus, openConfigBus } from '../apis/config-bus.js';
+import { type ConfigBus, configChannelFor, openConfigBus } from '../apis/config-bus.js';
 import type { TollgateConfig } from '../config/config.js';
 import type { CounterStore } from '../counters/counter-store.js';
 import { openCounterStore } from '../counters/open-counter-store.js';
 import { openRefreshTokenStore } from '../identity/open-refresh-token-store.js';
 import type { RefreshTokenStore } from '../identity/refresh-token-store.js';
-import { type KeyEvents, openKeyEvents } from '../keys/key-events.js';
+import { type KeyEvents, keyEventsChannelFor, openKeyEvents } from '../keys/key-events.js';
 import type { Logger } from '../logging/logger.js';
 import { createMailer, type Mailer } from '../mail/mailer.js';
 import { type MasterKeyring, resolveMasterKeyring } from '../secrets/master-keyring.js';
@@ -51,10 +51,12 @@ export async function openBackends(
   try {
     const migrations = await runMigrations(database, options);
     // In parallel: with Redis down, each waits for its connection before going on without it.
+    // Every key and channel goes under TOLLGATE_REDIS_PREFIX, so installations sharing a Redis stay apart.
+    const keyPrefix = config.redisPrefix;
     const [countersOpening, tokensOpening, busOpening] = await Promise.allSettled([
-      openCounterStore(config.counters, options),
-      openRefreshTokenStore(config.counters, { database, logger: options.logger }),
-      openConfigBus(config.counters, { logger: options.logger }),
+      openCounterStore(config.counters, { logger: options.logger, keyPrefix }),
+      openRefreshTokenStore(config.counters, { database, logger: options.logger, keyPrefix }),
+      openConfigBus(config.counters, { logger: options.logger, channel: configChannelFor(keyPrefix) }),
     ]);
     if (countersOpening.status === 'fulfilled') counters = countersOpening.value;
     if (tokensOpening.status === 'fulfilled') refreshTokens = tokensOpening.value;
@@ -72,7 +74,10 @@ export async function openBackends(
       logger: options.logger,
     });
     const sms = createSmsSender({ twilio: config.sms.twilio, smsDir: config.sms.dir, logger: options.logger });
-    const keyEvents = await openKeyEvents(config.counters, { logger: options.logger });
+    const keyEvents = await openKeyEvents(config.counters, {
+      logger: options.logger,
+      channel: keyEventsChannelFor(keyPrefix),
+    });
     return {
       database,
       counters: opened,

@@ -49,8 +49,18 @@ export interface RedisUsageCounterStoreOptions {
   /**
    * The hash tag every key shares, so the seal script can move a batch on Redis Cluster (all usage
    * keys live in one slot: one small write per gateway per second and one flush every few seconds).
+   * Default `tollgate-usage`; `openRedisUsageCounterStore` with a key prefix makes it `<prefix>usage`.
    */
   tag?: string;
+}
+
+/**
+ * The hash tag for a key prefix (`TOLLGATE_REDIS_PREFIX`). The prefix itself goes before each key,
+ * outside the braces, so it does not choose the slot; putting it in the tag too gives each
+ * installation sharing a Redis Cluster a slot of its own instead of one hot slot for all.
+ */
+export function usageHashTagFor(keyPrefix: string): string {
+  return `${keyPrefix}usage`;
 }
 
 /** The store on an open ioredis client (Redis or Redis Cluster); the caller closes the client. */
@@ -116,6 +126,7 @@ export async function openRedisUsageCounterStore(
     ...(options.keyPrefix ? { keyPrefix: options.keyPrefix } : {}),
     ...(options.connectWaitMs === undefined ? {} : { connectWaitMs: options.connectWaitMs }),
   });
-  const store = createRedisUsageCounterStore(opened.client, config.driver, options);
+  const tag = options.tag ?? (options.keyPrefix ? usageHashTagFor(options.keyPrefix) : undefined);
+  const store = createRedisUsageCounterStore(opened.client, config.driver, tag === undefined ? {} : { tag });
   return { ...store, close: opened.close };
 }
