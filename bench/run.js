@@ -3,8 +3,12 @@
 //
 //   cli-startup   `tollgate --version` and `tollgate --help` against `node -e 0`
 //   api-healthz   GET /healthz through the API's full middleware stack against a bare node:http server
-//   gateway-proxy GET through the gateway (routing + proxy, no keys or limits yet) against a bare
+//   gateway-proxy GET through the gateway (routing + proxy, no keys or limits) against a bare
 //                 node:http + undici reverse proxy to the same upstream
+//   gateway-full  the same through the whole request path: API key, plan limits and quota (in
+//                 process, or Redis with BENCH_REDIS_URL), metering
+//   gateway-p99   p50/p99 of the full path and of the bare proxy at half the full path's
+//                 saturation rate, open loop: the latency the gateway adds under moderate load
 import { execFileSync, fork } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -30,12 +34,14 @@ function timeCommand(args, runs) {
 
 async function startServer(kind, script = serverScript, extra = []) {
   const child = fork(script, [kind, ...extra], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const url = await new Promise((resolve, reject) => {
+  const message = await new Promise((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
   });
+  const { url, headers } = typeof message === 'string' ? { url: message, headers: {} } : message;
   return {
     url,
+    headers,
     stop: () =>
       new Promise((resolve) => {
         child.once('exit', resolve);
@@ -45,14 +51,14 @@ async function startServer(kind, script = serverScript, extra = []) {
 }
 
 /** Sends `total` GETs over `concurrency` keep-alive connections; returns requests/s and p99 (ms). */
-async function load(url, total, concurrency) {
+async function load(url, total, concurrency, headers = {}) {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies = [];
   let sent = 0;
   const one = () =>
     new Promise((resolve, reject) => {
       const started = performance.now();
-      request(url, { agent }, (response) => {
+      request(url, { agent, headers }, (response) => {
         response.resume();
         response.on('end', () => {
           latencies.push(performance.now() - started);
@@ -74,6 +80,41 @@ async function load(url, total, concurrency) {
   agent.destroy();
   latencies.sort((a, b) => a - b);
   return { rps: total / seconds, p99: latencies[Math.floor(latencies.length * 0.99)] };
+}
+
+/**
+ * Open-loop load: `total` GETs sent at `rate` per second whatever the answers do (as real clients
+ * arrive), over up to 64 keep-alive connections; returns the p50 and p99 latency (ms) of the answers.
+ */
+async function paced(url, rate, total, headers = {}) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  const latencies = [];
+  let sent = 0;
+  const started = performance.now();
+  await new Promise((resolve, reject) => {
+    let done = 0;
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate) + 1);
+      while (sent < due) {
+        sent++;
+        const at = performance.now();
+        request(url, { agent, headers }, (response) => {
+          response.resume();
+          response.on('end', () => {
+            latencies.push(performance.now() - at);
+            if (++done === total) resolve();
+          });
+        })
+          .on('error', reject)
+          .end();
+      }
+      if (sent < total) setTimeout(tick, 1);
+    };
+    tick();
+  });
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  return { p50: latencies[Math.floor(latencies.length * 0.5)], p99: latencies[Math.floor(latencies.length * 0.99)] };
 }
 
 const results = [];
@@ -134,7 +175,7 @@ const results = [];
   });
 }
 
-// gateway-proxy
+// gateway-proxy and gateway-full
 {
   const total = 15_000;
   const concurrency = 32;
@@ -142,31 +183,59 @@ const results = [];
   const measure = async (kind) => {
     const server = await startServer(kind, proxyScript, [upstream.url]);
     try {
-      await load(server.url, 2_000, concurrency); // warm-up
-      return await load(server.url, total, concurrency);
+      await load(server.url, 2_000, concurrency, server.headers); // warm-up
+      return await load(server.url, total, concurrency, server.headers);
     } finally {
       await server.stop();
     }
   };
-  const rounds = { bare: [], gateway: [] };
+  const kinds = ['bare', 'gateway', 'full'];
+  const rounds = Object.fromEntries(kinds.map((kind) => [kind, []]));
+  const middle = (list) => [...list].sort((a, b) => a.rps - b.rps)[1];
+  // Latency at half of the full gateway's saturation rate, for the bare proxy and the gateway alike.
+  const latency = {};
   try {
     for (let round = 0; round < 3; round++) {
-      for (const kind of ['bare', 'gateway']) rounds[kind].push(await measure(kind));
+      for (const kind of kinds) rounds[kind].push(await measure(kind));
+    }
+    const rate = Math.round(middle(rounds.full).rps / 2);
+    for (const kind of ['bare', 'full']) {
+      const server = await startServer(kind, proxyScript, [upstream.url]);
+      try {
+        await load(server.url, 2_000, concurrency, server.headers); // warm-up
+        latency[kind] = await paced(server.url, rate, Math.min(20_000, rate * 8), server.headers);
+        latency[kind].rate = rate;
+      } finally {
+        await server.stop();
+      }
     }
   } finally {
     await upstream.stop();
   }
-  const middle = (list) => [...list].sort((a, b) => a.rps - b.rps)[1];
   const bare = middle(rounds.bare);
-  const gateway = middle(rounds.gateway);
+  for (const [kind, bench, what] of [
+    ['gateway', 'gateway-proxy', 'routing + proxy'],
+    ['full', 'gateway-full', `key + limits${process.env.BENCH_REDIS_URL ? ' (Redis)' : ' (in process)'} + metering`],
+  ]) {
+    const measured = middle(rounds[kind]);
+    results.push({
+      bench,
+      case: `${what}, ${total} requests, ${concurrency} connections`,
+      rps: Math.round(measured.rps),
+      baseline_rps: Math.round(bare.rps),
+      ratio: measured.rps / bare.rps,
+      p99_ms: measured.p99,
+      baseline_p99_ms: bare.p99,
+    });
+  }
   results.push({
-    bench: 'gateway-proxy',
-    case: `GET /bench/item, ${total} requests, ${concurrency} connections`,
-    rps: Math.round(gateway.rps),
-    baseline_rps: Math.round(bare.rps),
-    ratio: gateway.rps / bare.rps,
-    p99_ms: gateway.p99,
-    baseline_p99_ms: bare.p99,
+    bench: 'gateway-p99',
+    case: `full path at half its saturation (${latency.full.rate}/s, open loop)`,
+    p50_ms: latency.full.p50,
+    p99_ms: latency.full.p99,
+    baseline_p50_ms: latency.bare.p50,
+    baseline_p99_ms: latency.bare.p99,
+    added_p99_ms: latency.full.p99 - latency.bare.p99,
   });
 }
 
