@@ -27,6 +27,8 @@ beforeAll(async () => {
   github = await startGitHubServer();
   testApi = await startTestApi({
     keyring: createKeyring({ current: masterKey }),
+    // The test's OpenID provider listens on 127.0.0.1.
+    ssoPrivateIssuers: true,
     loginProviders: {
       github: { clientId: github.clientId, clientSecret: github.clientSecret, url: github.url, apiUrl: github.apiUrl },
       google: { clientId: 'google-client', clientSecret: 'google-secret-value-0123456789', issuer: op.issuer },
@@ -456,6 +458,51 @@ describe(`login with GitHub, Google, Apple and team SSO (${expectedDatabaseDrive
         );
       }
     });
+  });
+});
+
+describe('team SSO issuers on private addresses', () => {
+  it('are refused unless the operator allows them, so a team admin cannot aim the server inside its network', async () => {
+    const strict = await startTestApi();
+    try {
+      const email = `strict.${unique()}@example.com`;
+      await strict.database.transaction((tx) => createUserWithPassword(tx, { email, password }));
+      const login = await fetch(`${strict.server.url}/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password }),
+      });
+      const token = ((await login.json()) as { access_token: string }).access_token;
+      const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+      const team = (await (
+        await fetch(`${strict.server.url}/v1/teams`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ name: `Strict ${unique()}` }),
+        })
+      ).json()) as { slug: string };
+      for (const issuer of [
+        op.issuer,
+        'http://localhost:8080',
+        'https://10.1.2.3',
+        'https://[::1]:8443',
+        'https://169.254.169.254',
+      ]) {
+        const answer = await fetch(`${strict.server.url}/v1/teams/${team.slug}/sso`, {
+          method: 'PUT',
+          headers,
+          body: JSON.stringify({ issuer, client_id: 'c', client_secret: 's' }),
+        });
+        const body = (await answer.json()) as { error: { code: string; message: string } };
+        expect(answer.status, issuer).toBe(400);
+        expect(body.error.code).toBe('validation_failed');
+        expect(body.error.message).toMatch(/private or loopback/);
+      }
+      const stored = await strict.database.query('SELECT 1 FROM team_sso');
+      expect(stored.rowCount).toBe(0);
+    } finally {
+      await strict.dispose();
+    }
   });
 });
 

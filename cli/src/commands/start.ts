@@ -79,6 +79,8 @@ Settings (environment variables; see docs/configuration.md):
   TOLLGATE_APPLE_TEAM_ID, TOLLGATE_APPLE_KEY_ID, TOLLGATE_APPLE_PRIVATE_KEY
                              (or a ready TOLLGATE_APPLE_CLIENT_SECRET)
   TOLLGATE_APPLE_ISSUER      (https://appleid.apple.com)
+  TOLLGATE_SSO_PRIVATE_ISSUERS  allow team SSO issuers on private or
+                             loopback addresses (false)
   TWILIO_ACCOUNT_SID         AC... Twilio account for SMS codes
                              (unset: .txt files in TOLLGATE_SMS_DIR)
   TWILIO_AUTH_TOKEN          that account's auth token

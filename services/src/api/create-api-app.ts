@@ -44,6 +44,8 @@ export interface ApiAppOptions {
     publicUrl?: string | undefined;
     /** GitHub, Google and Apple logins; none when absent. */
     loginProviders?: LoginProvidersConfig | undefined;
+    /** Allow team SSO issuers on private and loopback addresses. */
+    ssoPrivateIssuers?: boolean | undefined;
   };
   database: Database;
   counters: CounterStore;
@@ -115,9 +117,15 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       counters: options.counters,
       publicUrl: options.config.publicUrl,
       providers: options.config.loginProviders ?? {},
+      privateIssuers: options.config.ssoPrivateIssuers,
       refreshTokens,
     }) as Route[]),
-    ...(ssoRoutes({ database: options.database, keyring: options.keyring, signingKey }) as Route[]),
+    ...(ssoRoutes({
+      database: options.database,
+      keyring: options.keyring,
+      signingKey,
+      privateIssuers: options.config.ssoPrivateIssuers,
+    }) as Route[]),
     ...(auditRoutes({ database: options.database, signingKey }) as Route[]),
     ...(privacyRoutes({ database: options.database, signingKey, refreshTokens }) as Route[]),
     ...(personalAccessTokenRoutes({ database: options.database, signingKey }) as Route[]),

@@ -61,6 +61,8 @@ export interface TollgateConfig {
   accessLogSample: number;
   /** Logging in with GitHub, Google and Apple: each is on when its client id and secret are set. */
   loginProviders: LoginProvidersConfig;
+  /** Team SSO issuers may be on private or loopback addresses (an identity provider inside the network). */
+  ssoPrivateIssuers: boolean;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -228,6 +230,7 @@ export const configSchema = z
         return keys;
       })
       .optional(),
+    TOLLGATE_SSO_PRIVATE_ISSUERS: boolean.default(false),
     TOLLGATE_GITHUB_CLIENT_ID: z.string().min(1).optional(),
     TOLLGATE_GITHUB_CLIENT_SECRET: z.string().min(1).optional(),
     TOLLGATE_GITHUB_URL: urlWithProtocols(['http:', 'https:'], 'http(s)').default('https://github.com'),
@@ -358,6 +361,7 @@ export function loadConfig(env: Env): TollgateConfig {
     },
     publicUrl: env_.TOLLGATE_PUBLIC_URL?.replace(/\/+$/, ''),
     loginProviders: loginProvidersFrom(env_),
+    ssoPrivateIssuers: env_.TOLLGATE_SSO_PRIVATE_ISSUERS,
   };
 }
 

@@ -32,6 +32,8 @@ export interface TestApi {
 export async function startTestApi(
   options: {
     loginProviders?: LoginProvidersConfig;
+    /** Allow team SSO issuers on loopback (the local OpenID provider of the tests). */
+    ssoPrivateIssuers?: boolean;
     /** SMS codes go through it (a TwilioSmsSender aimed at the local Twilio server); none without. */
     sms?: SmsSender;
     /** A new random key when absent. */
@@ -53,6 +55,7 @@ export async function startTestApi(
       trustProxy: false,
       metricsToken: undefined,
       loginProviders: options.loginProviders,
+      ssoPrivateIssuers: options.ssoPrivateIssuers,
     },
     database: db.value,
     counters: counters.value,

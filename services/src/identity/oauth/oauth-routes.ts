@@ -34,6 +34,7 @@ import {
   unlinkIdentity,
 } from './oauth-store.js';
 import {
+  assertPublicIssuer,
   createLoginProviders,
   createSsoProvider,
   isLoopbackUrl,
@@ -55,6 +56,8 @@ export interface OAuthRouteOptions {
   /** Base URL the provider sends the browser back to; the request's local address when unset. */
   publicUrl: string | undefined;
   providers: LoginProvidersConfig;
+  /** Allow team SSO issuers on private and loopback addresses (TOLLGATE_SSO_PRIVATE_ISSUERS). */
+  privateIssuers?: boolean | undefined;
 }
 
 export const callbackPath = '/v1/auth/oauth/callback';
@@ -235,6 +238,8 @@ export function oauthRoutes(options: OAuthRouteOptions) {
         hint: 'an admin of the team sets it up with `tollgate teams sso set`',
       });
     }
+    // Checked at each login too: the issuer's name may have moved to another address since.
+    if (!options.privateIssuers) await assertPublicIssuer(new URL(settings.issuer));
     const cacheKey = `${teamId}|${settings.updatedAt.toISOString()}`;
     let provider = ssoProviders.get(cacheKey);
     if (!provider) {

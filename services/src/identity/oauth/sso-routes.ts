@@ -10,12 +10,14 @@ import { teamAccess } from '../../teams/team-routes.js';
 import { clientOf } from '../authenticate.js';
 import { teamRoles } from '../permissions.js';
 import { deleteTeamSso, findTeamSso, saveTeamSso, type TeamSso } from './oauth-store.js';
-import { checkIssuerUrl } from './providers.js';
+import { assertPublicIssuer, checkIssuerUrl } from './providers.js';
 
 export interface SsoRouteOptions {
   database: Database;
   keyring: MasterKeyring;
   signingKey: Buffer;
+  /** Allow issuers on private and loopback addresses (TOLLGATE_SSO_PRIVATE_ISSUERS). */
+  privateIssuers?: boolean | undefined;
 }
 
 const ssoSchema = z.object({
@@ -116,6 +118,7 @@ export function ssoRoutes(options: SsoRouteOptions) {
       handler: async (ctx, { body }) => {
         const { caller, team } = await teamAccess(ctx, options, 'team:manage');
         const issuer = checkIssuerUrl(body.issuer);
+        if (!options.privateIssuers) await assertPublicIssuer(issuer);
         const existing = await findTeamSso(database, keyring, team.id);
         if (!existing && body.client_secret === undefined) {
           throw new TollgateError('validation_failed', 'client_secret: required when setting up SSO');
