@@ -81,12 +81,6 @@ Settings (environment variables; see docs/configuration.md):
   TOLLGATE_APPLE_ISSUER      (https://appleid.apple.com)
   TOLLGATE_SSO_PRIVATE_ISSUERS  allow team SSO issuers on private or
                              loopback addresses (false)
-  TWILIO_ACCOUNT_SID         AC... Twilio account for SMS codes
-                             (unset: .txt files in TOLLGATE_SMS_DIR)
-  TWILIO_AUTH_TOKEN          that account's auth token
-  TWILIO_FROM                sender: +E.164 number or MG... service
-  TWILIO_API_BASE            Twilio API URL (https://api.twilio.com)
-  TOLLGATE_SMS_DIR           folder of SMS files (.tollgate/sms)
   TOLLGATE_ONLY              same as --only
   TOLLGATE_DEMO              same as --demo
   TOLLGATE_DEMO_NEW_KEY      same as --demo-new-key`;
