@@ -14,6 +14,7 @@ export {
 } from './keys/key-verifier.js';
 export { billingPeriod } from './limits/billing-period.js';
 export { type KeyLimits, limitRequestFor, rateLimitHeaders } from './limits/enforce.js';
+export { createLeasingLimiter, type LeasingOptions } from './limits/leasing-limiter.js';
 export type { LimitDecision, Limiter, LimitRequest, QuotaSpec, WindowSpec } from './limits/limiter.js';
 export { createMemoryLimiter } from './limits/memory-limiter.js';
 export { openLimiter } from './limits/open-limiter.js';

@@ -17,6 +17,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGatewayApp, type GatewayApp } from '../src/create-gateway-app.js';
 import { createKeyVerifier, type KeyVerifier } from '../src/keys/key-verifier.js';
+import { createLeasingLimiter } from '../src/limits/leasing-limiter.js';
 import type { Limiter } from '../src/limits/limiter.js';
 import { createMemoryLimiter } from '../src/limits/memory-limiter.js';
 import { createRedisLimiter } from '../src/limits/redis-limiter.js';
@@ -130,7 +131,8 @@ beforeAll(async () => {
   verifier = createKeyVerifier({ database: db.value, logger });
   if (testRedisUrl) {
     redis = new Redis(testRedisUrl, { keyPrefix: `tgtest:${Date.now()}:` });
-    limiter = createRedisLimiter(redis);
+    // What openLimiter runs on Redis: leases of units, checked here through the whole request path.
+    limiter = createLeasingLimiter(redis);
   } else limiter = createMemoryLimiter();
   fallback = createMemoryLimiter();
   usageStore = createMemoryUsageCounterStore();
@@ -161,7 +163,7 @@ beforeAll(async () => {
     trustProxy: false,
     routing,
     keys: verifier,
-    limits: { limiter: createRedisLimiter(deadRedis), fallback: createMemoryLimiter(), policies },
+    limits: { limiter: createLeasingLimiter(deadRedis), fallback: createMemoryLimiter(), policies },
   });
   deadServer = await listen(deadGateway.app.callback(), { host: '127.0.0.1', port: 0 });
 });

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { testRedisUrl } from '@tollgate/services/testing';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLeasingLimiter } from '../src/limits/leasing-limiter.js';
 import type { Limiter, LimitRequest } from '../src/limits/limiter.js';
 import { createRedisLimiter } from '../src/limits/redis-limiter.js';
 
@@ -153,6 +154,22 @@ describe.skipIf(!testRedisUrl)('the Redis limiter on a 3-master Redis Cluster', 
     const day = await limiter.check({ ...request, windows: request.windows.slice(1) });
     expect(day.windows[0]?.remaining).toBe(100 - 6);
     expect(await cluster.get(keysOf(scope)[2] as string)).toBe('6');
+  });
+
+  it('the leasing limiter reserves blocks on the cluster: exact limit, its keys in one slot', async () => {
+    const scope = `team-${randomBytes(4).toString('hex')}`;
+    const leasing = createLeasingLimiter(cluster);
+    try {
+      const request = teamRequest(scope, { minute: 50, day: 1_000, quota: 1_000 });
+      request.quota = { ...(request.quota as NonNullable<LimitRequest['quota']>), overage: true };
+      const decisions = await Promise.all(Array.from({ length: 80 }, () => leasing.check(request)));
+      expect(decisions.filter((decision) => decision.allowed)).toHaveLength(50);
+      const keys = [...keysOf(scope), `rq:{${scope}}:q:calls:2025-01:overage`];
+      expect(new Set(await Promise.all(keys.map(slotOf))).size).toBe(1);
+      expect(await cluster.get(keys[2] as string)).toBe('50');
+    } finally {
+      await leasing.close();
+    }
   });
 
   it('refuses the call past a capped quota without counting it anywhere', async () => {

@@ -1,10 +1,11 @@
 import { type CounterConfig, defaultRedisPrefix, type Logger, openRedisClient } from '@tollgate/services';
+import { createLeasingLimiter } from './leasing-limiter.js';
 import type { Limiter } from './limiter.js';
 import { createMemoryLimiter } from './memory-limiter.js';
-import { createRedisLimiter } from './redis-limiter.js';
 
 /**
- * The limiter the configuration asks for: the Redis script on REDIS_URL / REDIS_CLUSTER_NODES
+ * The limiter the configuration asks for: the leasing limiter (blocks of units reserved from Redis,
+ * see leasing-limiter.ts) on REDIS_URL / REDIS_CLUSTER_NODES
  * (its own connection, keys prefixed with `keyPrefix`, TOLLGATE_REDIS_PREFIX, `tollgate:` by
  * default), else the in-process limiter.
  */
@@ -18,6 +19,13 @@ export async function openLimiter(
     purpose: 'rate limits',
     keyPrefix: options.keyPrefix ?? defaultRedisPrefix,
   });
-  const limiter = createRedisLimiter(opened.client);
-  return { driver: 'redis', check: (request) => limiter.check(request), close: () => opened.close() };
+  const limiter = createLeasingLimiter(opened.client);
+  return {
+    driver: 'redis',
+    check: (request) => limiter.check(request),
+    close: async () => {
+      await limiter.close();
+      await opened.close();
+    },
+  };
 }
