@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { TollgateError } from '@tollgate/services';
@@ -169,9 +170,13 @@ export async function proxyRequest(options: ProxyOptions): Promise<ProxyOutcome>
       ? new CountingStream(options.maxBodyBytes ?? Number.POSITIVE_INFINITY)
       : undefined;
   if (counter) req.pipe(counter);
-  const abort = new AbortController();
+  // undici takes an EventEmitter as the signal: far cheaper per call than an AbortController.
+  const abort = new EventEmitter() as EventEmitter & { aborted: boolean };
+  abort.aborted = false;
   const onClose = () => {
-    if (!res.writableFinished) abort.abort();
+    if (res.writableFinished) return;
+    abort.aborted = true;
+    abort.emit('abort');
   };
   res.once('close', onClose);
   let responseBytes = 0;
@@ -188,7 +193,7 @@ export async function proxyRequest(options: ProxyOptions): Promise<ProxyOutcome>
             method,
             headers,
             body: hasBody ? (counter ?? req) : null,
-            signal: abort.signal,
+            signal: abort,
             headersTimeout: options.timeoutMs,
             bodyTimeout: options.timeoutMs,
           },
@@ -219,8 +224,7 @@ export async function proxyRequest(options: ProxyOptions): Promise<ProxyOutcome>
         upstreams.succeeded(target);
         return { status, target, aborted: false, requestBytes: requestBytes(), responseBytes };
       } catch (error) {
-        if (abort.signal.aborted)
-          return { status: 499, target, aborted: true, requestBytes: requestBytes(), responseBytes };
+        if (abort.aborted) return { status: 499, target, aborted: true, requestBytes: requestBytes(), responseBytes };
         if (counter?.exceeded) {
           if (res.headersSent) {
             res.destroy();
