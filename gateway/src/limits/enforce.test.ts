@@ -31,6 +31,7 @@ describe('limits of one call', () => {
       key: 'quota:calls:2026-01-31T00:00:00.000Z',
       limit: 10_000,
       periodEnd: new Date('2026-02-28T00:00:00Z'),
+      periodStart: new Date('2026-01-31T00:00:00Z'),
       overage: false,
     });
   });

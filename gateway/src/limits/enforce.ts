@@ -70,6 +70,7 @@ export function limitRequestFor(
       key: entry.period.key,
       limit: input.policy.monthlyCallQuota,
       periodEnd: entry.period.end,
+      periodStart: entry.period.start,
       overage: input.policy.overageAllowed,
     };
   }

@@ -31,6 +31,8 @@ export interface QuotaSpec {
   key: string;
   limit: number;
   periodEnd: Date;
+  /** When the period began (for the policy's window in the RateLimit-Policy header). */
+  periodStart?: Date;
   /** Admit calls beyond the limit (billed as overage) instead of refusing them. */
   overage: boolean;
 }
