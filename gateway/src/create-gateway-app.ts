@@ -129,12 +129,33 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     answer(ctx, call, hook.status, hook.headers, hook.body ?? '');
   }
 
+  // Labelled children looked up once per API and status, not hashed from a label object per call.
+  const counters = new Map<string, { count: ReturnType<typeof metrics.requests.labels> }>();
+  const durations = new Map<string, ReturnType<typeof metrics.duration.labels>>();
+  function seriesFor(api: string, status: number) {
+    const key = `${api} ${status}`;
+    let series = counters.get(key);
+    if (!series) {
+      series = { count: metrics.requests.labels({ api, status: String(status) }) };
+      counters.set(key, series);
+    }
+    return series;
+  }
+  function durationFor(api: string) {
+    let child = durations.get(api);
+    if (!child) {
+      child = metrics.duration.labels({ api });
+      durations.set(api, child);
+    }
+    return child;
+  }
+
   /** One access-log line and the gateway's series, when the call's answer is complete. */
   function observe(ctx: GatewayContext, call: CallState, startedAt: number): void {
     const status = ctx.res.statusCode;
     const seconds = (performance.now() - startedAt) / 1000;
-    metrics.requests.inc({ api: call.api, status: String(status) });
-    metrics.duration.observe({ api: call.api }, seconds);
+    seriesFor(call.api, status).count.inc();
+    durationFor(call.api).observe(seconds);
     if (call.errorCode === 'upstream_unavailable' || call.errorCode === 'upstream_timeout') {
       metrics.upstreamErrors.inc({ api: call.api, code: call.errorCode });
     }
@@ -302,6 +323,16 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     }
   }
 
+  const decisionCounters = new Map<string, ReturnType<typeof metrics.limiter.labels>>();
+  function decisionCounter(decision: string) {
+    let child = decisionCounters.get(decision);
+    if (!child) {
+      child = metrics.limiter.labels({ decision });
+      decisionCounters.set(decision, child);
+    }
+    return child;
+  }
+
   function decisionLabel(decision: LimitDecision): string {
     if (!decision.allowed) return decision.refusedBy.kind === 'quota' ? 'quota_exhausted' : 'rate_limited';
     return decision.quota?.overage ? 'overage' : 'allowed';
@@ -328,7 +359,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     try {
       const decision = await limits.limiter.check(request);
       metrics.limiterSeconds.observe((performance.now() - started) / 1000);
-      metrics.limiter.inc({ decision: decisionLabel(decision) });
+      decisionCounter(decisionLabel(decision)).inc();
       return decision;
     } catch (error) {
       if (policy === 'fail-open' && limits.fallback) {
