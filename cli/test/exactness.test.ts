@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createApi, createApiKey, createLogger, type Database, openDatabase, type Queryable } from '@tollgate/services';
 import { createTestDatabaseConfig, testDatabaseUrl, testRedisUrl } from '@tollgate/services/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliEnv, eventually, type StartedProcess, spawnStart, stop } from './support/run-cli.js';
+import { cliEnv, eventually, runCli, type StartedProcess, spawnStart, stop } from './support/run-cli.js';
 
 /*
  * The exactness acceptance of the metered gateway (issue 4): two gateway processes and one API +
@@ -16,7 +16,8 @@ import { cliEnv, eventually, type StartedProcess, spawnStart, stop } from './sup
  * a local upstream, and many concurrent clients.
  *
  * - usage: after the flush, the calls in `usage_minute` equal the 2xx answers, exactly;
- * - limits: a plan of 1,000 calls a minute admits at most 1,000 calls across both gateways.
+ * - limits: a plan of 1,000 calls a minute admits at most 1,000 calls across both gateways;
+ * - revocation: a key revoked through the CLI is refused by both gateway processes within 1 s.
  */
 
 const usageCalls = 20_000;
@@ -38,6 +39,9 @@ let upstream: Server | undefined;
 const running: StartedProcess[] = [];
 const agents: Agent[] = [];
 let gatewayUrls: string[] = [];
+/** The environment of the processes, and the control plane's URL, for CLI commands. */
+let processEnv: NodeJS.ProcessEnv;
+let controlApiUrl = '';
 let apiSlug: string;
 /** Team and key of the plan without limits (usage exactness). */
 let unlimited: { teamId: string; key: string };
@@ -167,7 +171,8 @@ describe.runIf(testDatabaseUrl && testRedisUrl)('exactness: 2 gateway processes 
     // The API (migrations, first operator) and the usage flusher first, then the set-up, then the gateways.
     const control = spawnStart(['--only', 'api,worker'], env);
     running.push(control);
-    await control.ready;
+    controlApiUrl = (await control.ready).api_url ?? '';
+    processEnv = env;
 
     database = await openDatabase(databaseConfig.value, { logger: createLogger({ level: 'silent' }) });
     const operator = await database.query<{ id: string }>(
@@ -246,4 +251,37 @@ describe.runIf(testDatabaseUrl && testRedisUrl)('exactness: 2 gateway processes 
     );
     expect(usage).toEqual({ calls: admitted, status2xx: admitted });
   }, 120_000);
+
+  it('refuses a revoked key on both gateway processes within a second', async () => {
+    const status = async (url: string) => {
+      const answer = await fetch(`${url}/${apiSlug}/x`, { headers: { 'x-api-key': unlimited.key } });
+      const body = (await answer.json()) as { error?: { code?: string } };
+      return answer.status === 200 ? 'ok' : (body.error?.code ?? String(answer.status));
+    };
+    // Both gateways hold the key in their caches from the calls above.
+    for (const url of gatewayUrls) expect(await status(url)).toBe('ok');
+    const keyId = (
+      await (database as Database).query<{ id: string }>('SELECT id FROM api_keys WHERE team_id = $1', [
+        unlimited.teamId,
+      ])
+    ).rows[0]?.id as string;
+    const revoked = await runCli(
+      ['keys', 'revoke', keyId, '--yes', '--team', 'exact-unlimited', '--api-url', controlApiUrl],
+      processEnv,
+    );
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const since = Date.now();
+    const took: number[] = [];
+    for (const url of gatewayUrls) {
+      let code = await status(url);
+      while (code === 'ok' && Date.now() - since < 3_000) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        code = await status(url);
+      }
+      expect(code).toBe('key_revoked');
+      took.push(Date.now() - since);
+    }
+    report(`revocation: refused by both gateway processes ${took.join(' and ')} ms after the CLI returned`);
+    expect(Math.max(...took)).toBeLessThan(1_000);
+  }, 60_000);
 });
