@@ -273,44 +273,40 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         maxBodyBytes = decided.maxBodyBytes;
       }
 
-      try {
-        const outcome = await proxyRequest({
-          req: ctx.req,
-          res: ctx.res,
-          upstreams: upstreams.setFor(api.id, api.upstreams),
-          pathAndQuery: `${match.upstreamPath}${url.search}`,
-          timeoutMs: api.timeoutMs,
-          context: {
-            requestId: ctx.requestId,
-            clientIp: ctx.ip,
-            protocol: protocolOf(ctx.req, options.trustProxy),
-            trustProxy: options.trustProxy,
-            stripAuthorization,
-          },
-          extraHeaders,
-          maxBodyBytes,
-          meter: call,
-          decorate: (status, headers) => {
-            Object.assign(headers, call.headers);
-            if (call.chain && call.pluginRequest) call.chain.response(call.pluginRequest, { status, headers });
-          },
+      // A failure before anything was written is answered in the JSON error shape below.
+      const outcome = await proxyRequest({
+        req: ctx.req,
+        res: ctx.res,
+        upstreams: upstreams.setFor(api.id, api.upstreams),
+        pathAndQuery: `${match.upstreamPath}${url.search}`,
+        timeoutMs: api.timeoutMs,
+        context: {
+          requestId: ctx.requestId,
+          clientIp: ctx.ip,
+          protocol: protocolOf(ctx.req, options.trustProxy),
+          trustProxy: options.trustProxy,
+          stripAuthorization,
+        },
+        extraHeaders,
+        maxBodyBytes,
+        meter: call,
+        decorate: (status, headers) => {
+          Object.assign(headers, call.headers);
+          if (call.chain && call.pluginRequest) call.chain.response(call.pluginRequest, { status, headers });
+        },
+      });
+      if (options.usage && key) {
+        options.usage.record({
+          teamId: key.teamId,
+          keyId: key.keyId,
+          apiId: api.id,
+          at: started,
+          status: outcome.status,
+          requestBytes: outcome.requestBytes,
+          responseBytes: outcome.responseBytes,
+          latencyMs: Date.now() - started,
+          overage: decision?.allowed === true && decision.quota?.overage === true,
         });
-        if (options.usage && key) {
-          options.usage.record({
-            teamId: key.teamId,
-            keyId: key.keyId,
-            apiId: api.id,
-            at: started,
-            status: outcome.status,
-            requestBytes: outcome.requestBytes,
-            responseBytes: outcome.responseBytes,
-            latencyMs: Date.now() - started,
-            overage: decision?.allowed === true && decision.quota?.overage === true,
-          });
-        }
-      } catch (error) {
-        // Nothing was written: answer in the JSON error shape below.
-        throw error;
       }
     } catch (error) {
       if (!isTollgateError(error) || ctx.res.headersSent) throw error;
