@@ -1,9 +1,9 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { type AuditEntryInput, appendAuditEntry, userLabel } from '../audit/index.js';
+import { appendAuditEntry } from '../audit/index.js';
 import { TollgateError } from '../errors/tollgate-error.js';
 import { defineRoute } from '../http/route.js';
-import { authenticate, type Caller, clientOf } from '../identity/authenticate.js';
+import { authenticate, type Caller, callerAudit } from '../identity/authenticate.js';
 import { authorize } from '../identity/authorize.js';
 import { can } from '../identity/permissions.js';
 import type { KeyEvents } from '../keys/key-events.js';
@@ -126,18 +126,6 @@ function storeInput(body: UpdateBody) {
 
 const params = (ctx: Context) => (ctx as unknown as { params: Record<string, string> }).params;
 
-function audit(ctx: Context, caller: Caller, entry: Omit<AuditEntryInput, 'actorLabel' | 'actorUserId'>) {
-  const client = clientOf(ctx);
-  return {
-    actorUserId: caller.user.id,
-    actorLabel: userLabel(caller.user.id),
-    ip: client.ip,
-    ...(client.userAgent ? { userAgent: client.userAgent } : {}),
-    requestId: ctx.state.requestId,
-    ...entry,
-  } satisfies AuditEntryInput;
-}
-
 function forceFlag(ctx: Context): boolean {
   const value = ctx.query.force;
   if (value === undefined || value === 'false' || value === '0') return false;
@@ -196,7 +184,7 @@ export function apiRoutes(options: ApiRouteOptions) {
           });
           await appendAuditEntry(
             tx,
-            audit(ctx, caller, {
+            callerAudit(ctx, caller, {
               action: 'api.created',
               outcome: 'success',
               targetType: 'api',
@@ -263,7 +251,7 @@ export function apiRoutes(options: ApiRouteOptions) {
           const updated = await updateApi(tx, params(ctx).api ?? '', storeInput(body));
           await appendAuditEntry(
             tx,
-            audit(ctx, caller, {
+            callerAudit(ctx, caller, {
               action: 'api.updated',
               outcome: 'success',
               targetType: 'api',
@@ -298,7 +286,7 @@ export function apiRoutes(options: ApiRouteOptions) {
           const deleted = await deleteApi(tx, params(ctx).api ?? '', { force });
           await appendAuditEntry(
             tx,
-            audit(ctx, caller, {
+            callerAudit(ctx, caller, {
               action: 'api.deleted',
               outcome: 'success',
               targetType: 'api',

@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { recordAudit, userLabel } from '../audit/index.js';
+import { type AuditEntryInput, recordAudit, userLabel } from '../audit/index.js';
 import { TollgateError } from '../errors/tollgate-error.js';
 import type { Database, Queryable } from '../storage/database.js';
 import { isPersonalAccessToken, usePersonalAccessToken } from './personal-access-tokens.js';
@@ -30,6 +30,25 @@ export interface TokenCaller {
 /** Where a request came from, for sessions and audit entries. */
 export function clientOf(ctx: Context): { ip: string; userAgent: string | undefined } {
   return { ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined };
+}
+
+/** The part of an audit entry that says where the request came from: address, client, request id. */
+export function requestAudit(ctx: Context): Pick<AuditEntryInput, 'ip' | 'userAgent' | 'requestId'> {
+  const client = clientOf(ctx);
+  return {
+    ip: client.ip,
+    ...(client.userAgent ? { userAgent: client.userAgent } : {}),
+    requestId: ctx.state.requestId,
+  };
+}
+
+/** An audit entry for what a signed-in caller did through this request. */
+export function callerAudit(
+  ctx: Context,
+  caller: Caller,
+  entry: Omit<AuditEntryInput, 'actorLabel' | 'actorUserId'>,
+): AuditEntryInput {
+  return { actorUserId: caller.user.id, actorLabel: userLabel(caller.user.id), ...requestAudit(ctx), ...entry };
 }
 
 const tokenRefusals = {

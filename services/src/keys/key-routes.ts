@@ -1,9 +1,9 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { type AuditEntryInput, appendAuditEntry, userLabel } from '../audit/index.js';
+import { appendAuditEntry } from '../audit/index.js';
 import { TollgateError } from '../errors/tollgate-error.js';
 import { defineRoute } from '../http/route.js';
-import { type Caller, clientOf } from '../identity/authenticate.js';
+import { callerAudit } from '../identity/authenticate.js';
 import type { Logger } from '../logging/logger.js';
 import type { Database } from '../storage/database.js';
 import { teamAccess } from '../teams/team-routes.js';
@@ -150,22 +150,6 @@ export function keyBody(key: ApiKeySummary, now = new Date()): z.infer<typeof ke
 
 const keyParam = (ctx: Context) => (ctx as unknown as { params: Record<string, string> }).params.key ?? '';
 
-function audit(
-  ctx: Context,
-  caller: Caller,
-  entry: Omit<AuditEntryInput, 'actorLabel' | 'actorUserId'>,
-): AuditEntryInput {
-  const client = clientOf(ctx);
-  return {
-    actorUserId: caller.user.id,
-    actorLabel: userLabel(caller.user.id),
-    ip: client.ip,
-    ...(client.userAgent ? { userAgent: client.userAgent } : {}),
-    requestId: ctx.state.requestId,
-    ...entry,
-  };
-}
-
 /** The team's API keys: `/v1/teams/:team/keys` (keys:read, keys:write). */
 export function keyRoutes(options: KeyRouteOptions) {
   const { database, keyEvents } = options;
@@ -225,7 +209,7 @@ export function keyRoutes(options: KeyRouteOptions) {
           });
           await appendAuditEntry(
             tx,
-            audit(ctx, caller, {
+            callerAudit(ctx, caller, {
               action: 'key.created',
               outcome: 'success',
               targetType: 'api_key',
@@ -296,7 +280,7 @@ export function keyRoutes(options: KeyRouteOptions) {
           if (result) {
             await appendAuditEntry(
               tx,
-              audit(ctx, caller, {
+              callerAudit(ctx, caller, {
                 action: 'key.rotated',
                 outcome: 'success',
                 targetType: 'api_key',
@@ -327,7 +311,7 @@ export function keyRoutes(options: KeyRouteOptions) {
           if (result) {
             await appendAuditEntry(
               tx,
-              audit(ctx, caller, {
+              callerAudit(ctx, caller, {
                 action: 'key.revoked',
                 outcome: 'success',
                 targetType: 'api_key',

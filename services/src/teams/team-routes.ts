@@ -1,10 +1,10 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { type AuditEntryInput, appendAuditEntry, emailPseudonym, userLabel } from '../audit/index.js';
+import { appendAuditEntry, emailPseudonym } from '../audit/index.js';
 import { TollgateError } from '../errors/tollgate-error.js';
 import { linkBase } from '../http/link-base.js';
 import { defineRoute } from '../http/route.js';
-import { authenticate, type Caller, clientOf } from '../identity/authenticate.js';
+import { authenticate, type Caller, callerAudit } from '../identity/authenticate.js';
 import { authorize } from '../identity/authorize.js';
 import { isTeamPermission, type Membership, type Permission, teamRoles } from '../identity/permissions.js';
 import { loadTwoFactorSettings, loginMethods } from '../identity/two-factor-store.js';
@@ -103,22 +103,6 @@ export async function teamAccess(
   return { caller, team, membership };
 }
 
-function audit(
-  ctx: Context,
-  caller: Caller,
-  entry: Omit<AuditEntryInput, 'actorLabel' | 'actorUserId'>,
-): AuditEntryInput {
-  const client = clientOf(ctx);
-  return {
-    actorUserId: caller.user.id,
-    actorLabel: userLabel(caller.user.id),
-    ip: client.ip,
-    ...(client.userAgent ? { userAgent: client.userAgent } : {}),
-    requestId: ctx.state.requestId,
-    ...entry,
-  };
-}
-
 export function teamRoutes(options: TeamRouteOptions) {
   const { database, mailer } = options;
   return [
@@ -140,7 +124,7 @@ export function teamRoutes(options: TeamRouteOptions) {
           });
           await appendAuditEntry(
             tx,
-            audit(ctx, caller, {
+            callerAudit(ctx, caller, {
               action: 'team.created',
               outcome: 'success',
               targetType: 'team',
@@ -205,7 +189,7 @@ export function teamRoutes(options: TeamRouteOptions) {
           await setTwoFactorRequirement(tx, { teamId: team.id, required: body.require_two_factor });
           await appendAuditEntry(
             tx,
-            audit(ctx, caller, {
+            callerAudit(ctx, caller, {
               action: 'team.settings_changed',
               outcome: 'success',
               targetType: 'team',
@@ -292,7 +276,7 @@ export function teamRoutes(options: TeamRouteOptions) {
           });
           await appendAuditEntry(
             tx,
-            audit(ctx, caller, {
+            callerAudit(ctx, caller, {
               action: 'team.member_invited',
               outcome: 'success',
               targetType: 'invitation',
@@ -346,7 +330,7 @@ export function teamRoutes(options: TeamRouteOptions) {
           });
           await appendAuditEntry(
             tx,
-            audit(ctx, caller, {
+            callerAudit(ctx, caller, {
               action: 'team.invitation_accepted',
               outcome: 'success',
               targetType: 'invitation',
@@ -388,7 +372,7 @@ export function teamRoutes(options: TeamRouteOptions) {
           if (done) {
             await appendAuditEntry(
               tx,
-              audit(ctx, caller, {
+              callerAudit(ctx, caller, {
                 action: 'team.member_updated',
                 outcome: 'success',
                 targetType: 'user',
@@ -424,7 +408,7 @@ export function teamRoutes(options: TeamRouteOptions) {
           if (done) {
             await appendAuditEntry(
               tx,
-              audit(ctx, caller, {
+              callerAudit(ctx, caller, {
                 action: leaving ? 'team.member_left' : 'team.member_removed',
                 outcome: 'success',
                 targetType: 'user',
@@ -456,7 +440,7 @@ export function teamRoutes(options: TeamRouteOptions) {
           await transferOwnership(tx, { teamId: team.id, toUserId: body.user_id });
           await appendAuditEntry(
             tx,
-            audit(ctx, caller, {
+            callerAudit(ctx, caller, {
               action: 'team.ownership_transferred',
               outcome: 'success',
               targetType: 'user',

@@ -11,7 +11,7 @@ import type { Database, Queryable } from '../../storage/database.js';
 import { findTeam } from '../../teams/teams.js';
 import { guardLoginRate } from '../abuse-limits.js';
 import { tokensBody, tokensSchema, twoFactorRequiredSchema } from '../auth-routes.js';
-import { authenticate, authenticateSession, clientOf } from '../authenticate.js';
+import { authenticate, authenticateSession, clientOf, requestAudit } from '../authenticate.js';
 import type { RefreshTokenStore } from '../refresh-token-store.js';
 import { createSession } from '../sessions.js';
 import { issueLoginChallenge, loadTwoFactorSettings, loginMethods } from '../two-factor-store.js';
@@ -250,10 +250,13 @@ export function oauthRoutes(options: OAuthRouteOptions) {
     return { provider, ssoDomains: settings.emailDomains, defaultRole: settings.defaultRole };
   }
 
-  const auditEntry = (ctx: Context, entry: Omit<AuditEntryInput, 'ip' | 'userAgent' | 'requestId'>) => {
-    const client = clientOf(ctx);
-    return { ...entry, ip: client.ip, userAgent: client.userAgent, requestId: ctx.state.requestId };
-  };
+  const auditEntry = (
+    ctx: Context,
+    entry: Omit<AuditEntryInput, 'ip' | 'userAgent' | 'requestId'>,
+  ): AuditEntryInput => ({
+    ...entry,
+    ...requestAudit(ctx),
+  });
 
   async function handleCallback(ctx: Context, response: URLSearchParams): Promise<void> {
     const state = response.get('state');

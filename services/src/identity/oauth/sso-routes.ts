@@ -1,13 +1,13 @@
 import type { Context } from 'koa';
 import * as oidc from 'openid-client';
 import { z } from 'zod';
-import { appendAuditEntry, userLabel } from '../../audit/index.js';
+import { appendAuditEntry } from '../../audit/index.js';
 import { TollgateError } from '../../errors/tollgate-error.js';
 import { defineRoute } from '../../http/route.js';
 import type { MasterKeyring } from '../../secrets/master-keyring.js';
 import type { Database } from '../../storage/database.js';
 import { teamAccess } from '../../teams/team-routes.js';
-import { clientOf } from '../authenticate.js';
+import { type Caller, callerAudit } from '../authenticate.js';
 import { teamRoles } from '../permissions.js';
 import { deleteTeamSso, findTeamSso, saveTeamSso, type TeamSso } from './oauth-store.js';
 import { assertPublicIssuer, checkIssuerUrl } from './providers.js';
@@ -62,22 +62,16 @@ async function checkDiscovery(issuer: URL, clientId: string): Promise<void> {
 /** A team's enterprise SSO: its own OpenID provider, set by an admin of the team (team:manage). */
 export function ssoRoutes(options: SsoRouteOptions) {
   const { database, keyring } = options;
-  const audit = (ctx: Context, userId: string, teamId: string, action: string, details?: Record<string, unknown>) => {
-    const client = clientOf(ctx);
-    return {
-      actorUserId: userId,
-      actorLabel: userLabel(userId),
+  /** What an admin did to the team's SSO. */
+  const ssoAudit = (ctx: Context, caller: Caller, teamId: string, action: string, details?: Record<string, unknown>) =>
+    callerAudit(ctx, caller, {
       action,
-      outcome: 'success' as const,
+      outcome: 'success',
       targetType: 'team',
       targetId: teamId,
       teamId,
-      ip: client.ip,
-      userAgent: client.userAgent,
-      requestId: ctx.state.requestId,
       ...(details ? { details } : {}),
-    };
-  };
+    });
   return [
     defineRoute({
       method: 'get',
@@ -135,7 +129,7 @@ export function ssoRoutes(options: SsoRouteOptions) {
           });
           await appendAuditEntry(
             tx,
-            audit(ctx, caller.user.id, team.id, 'team.sso_configured', {
+            ssoAudit(ctx, caller, team.id, 'team.sso_configured', {
               issuer: sso.issuer,
               client_id: sso.clientId,
               secret_changed: body.client_secret !== undefined,
@@ -162,7 +156,7 @@ export function ssoRoutes(options: SsoRouteOptions) {
           if (!(await deleteTeamSso(tx, team.id))) {
             throw new TollgateError('sso_not_configured', 'this team has no single sign-on');
           }
-          await appendAuditEntry(tx, audit(ctx, caller.user.id, team.id, 'team.sso_removed'));
+          await appendAuditEntry(tx, ssoAudit(ctx, caller, team.id, 'team.sso_removed'));
         });
         ctx.status = 204;
       },
