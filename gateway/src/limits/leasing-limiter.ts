@@ -7,6 +7,7 @@ import {
   type QuotaState,
   type WindowState,
 } from './limiter.js';
+import { quotaKey, refusedByOf, windowKey } from './redis-limiter.js';
 
 /**
  * Reserve a block of units of every window and the quota in one round trip (the leasing limiter's
@@ -187,10 +188,8 @@ type ScriptClient = (Redis | Cluster) & {
   tollgateReserve(...args: (string | number)[]): Promise<number[]>;
 };
 
-/** The same keys as redis-limiter.ts: all share the `{scope}` hash tag (one Redis Cluster slot). */
-const windowKey = (scope: string, key: string) => `rl:{${scope}}:${key}`;
-const quotaKey = (scope: string, key: string) => `rq:{${scope}}:${key}`;
-const overageKey = (scope: string, key: string) => `rq:{${scope}}:${key}:overage`;
+/** The quota's overage counter, beside the quota key of redis-limiter.ts (same `{scope}` hash tag). */
+const overageKey = (scope: string, key: string) => `${quotaKey(scope, key)}:overage`;
 
 export interface LeasingOptions {
   /** Most units one lease may hold (the adaptive block size doubles up to this). Default 64. */
@@ -369,10 +368,7 @@ export function createLeasingLimiter(client: Redis | Cluster, options: LeasingOp
           resetMs: lease.quotaResetMs,
         }
       : undefined;
-    const refusedBy =
-      refused === -1
-        ? { kind: 'quota' as const, id: request.quota?.id ?? 'quota' }
-        : { kind: 'window' as const, id: request.windows[refused - 1]?.id ?? 'window' };
+    const refusedBy = refusedByOf(refused, request);
     return { need, decision: { allowed: false, refusedBy, retryAfterMs, windows, ...(quota ? { quota } : {}) } };
   }
 

@@ -120,8 +120,15 @@ type ScriptClient = (Redis | Cluster) & {
 };
 
 /** Redis keys of one subject: all share the `{scope}` hash tag, so they live in one Cluster slot. */
-const windowKey = (scope: string, key: string) => `rl:{${scope}}:${key}`;
-const quotaKey = (scope: string, key: string) => `rq:{${scope}}:${key}`;
+export const windowKey = (scope: string, key: string) => `rl:{${scope}}:${key}`;
+export const quotaKey = (scope: string, key: string) => `rq:{${scope}}:${key}`;
+
+/** What refused a call, from a script's answer: -1 the quota, w the w-th window (1-based). */
+export function refusedByOf(refused: number, request: LimitRequest): { kind: 'window' | 'quota'; id: string } {
+  return refused === -1
+    ? { kind: 'quota', id: request.quota?.id ?? 'quota' }
+    : { kind: 'window', id: request.windows[refused - 1]?.id ?? 'window' };
+}
 
 /**
  * The limiter on Redis or Redis Cluster: one EVALSHA per call (ioredis' defineCommand sends the
@@ -179,10 +186,7 @@ export function createRedisLimiter(client: Redis | Cluster): Limiter {
         };
       }
       if (admitted) return { allowed: true, windows, ...(quota ? { quota } : {}) };
-      const refusedBy =
-        refused === -1
-          ? { kind: 'quota' as const, id: request.quota?.id ?? 'quota' }
-          : { kind: 'window' as const, id: request.windows[refused - 1]?.id ?? 'window' };
+      const refusedBy = refusedByOf(refused, request);
       return { allowed: false, refusedBy, retryAfterMs, windows, ...(quota ? { quota } : {}) };
     },
     close: async () => {},
