@@ -1,38 +1,10 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { testRedisUrl } from '@tollgate/services/testing';
+import { startRedisCluster, type TestRedisCluster, testRedisUrl } from '@tollgate/services/testing';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLeasingLimiter } from '../src/limits/leasing-limiter.js';
 import type { Limiter, LimitRequest } from '../src/limits/limiter.js';
 import { createRedisLimiter } from '../src/limits/redis-limiter.js';
-
-const run = promisify(execFile);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function waitForPong(port: number): Promise<void> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const answer = await run('redis-cli', ['-p', String(port), 'ping']).then(
-      (result) => result.stdout.trim(),
-      () => '',
-    );
-    if (answer === 'PONG') return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`redis-server on ${port} did not start`);
-}
 
 /** A request for one team: a per-minute window, a per-day window and the period's quota. */
 function teamRequest(scope: string, limits: { minute: number; day: number; quota: number }): LimitRequest {
@@ -54,64 +26,23 @@ function teamRequest(scope: string, limits: { minute: number; day: number; quota
 
 const keysOf = (scope: string) => [`rl:{${scope}}:t:1m`, `rl:{${scope}}:t:1d`, `rq:{${scope}}:q:calls:2025-01`];
 
-// The same three-master cluster as services/test/redis-cluster.test.ts, started from the local
-// redis-server binaries; skipped (and listed as such in the run's banner) without TEST_REDIS_URL.
+// A three-master cluster from the local redis-server binaries (startRedisCluster); skipped (and
+// listed as such in the run's banner) without TEST_REDIS_URL.
 describe.skipIf(!testRedisUrl)('the Redis limiter on a 3-master Redis Cluster', () => {
-  const nodes: ChildProcess[] = [];
-  let dir: string;
+  let redisCluster: TestRedisCluster;
   let cluster: Cluster;
   let limiter: Limiter;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'tollgate-limits-cluster-'));
-    const ports = [await freePort(), await freePort(), await freePort()];
-    for (const port of ports) {
-      nodes.push(
-        spawn(
-          'redis-server',
-          [
-            '--port',
-            String(port),
-            '--bind',
-            '127.0.0.1',
-            '--cluster-enabled',
-            'yes',
-            '--cluster-config-file',
-            join(dir, `nodes-${port}.conf`),
-            '--dir',
-            dir,
-            '--save',
-            '',
-            '--appendonly',
-            'no',
-          ],
-          { stdio: 'ignore' },
-        ),
-      );
-    }
-    await Promise.all(ports.map(waitForPong));
-    await run('redis-cli', [
-      '--cluster',
-      'create',
-      ...ports.map((port) => `127.0.0.1:${port}`),
-      '--cluster-replicas',
-      '0',
-      '--cluster-yes',
-    ]);
-    for (let attempt = 0; attempt < 50; attempt++) {
-      const info = await run('redis-cli', ['-p', String(ports[0]), 'cluster', 'info']);
-      if (info.stdout.includes('cluster_state:ok')) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    cluster = new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })));
+    redisCluster = await startRedisCluster();
+    cluster = new Cluster(redisCluster.nodes);
     limiter = createRedisLimiter(cluster);
   }, 60_000);
 
   afterAll(async () => {
     await limiter?.close();
     cluster?.disconnect();
-    for (const node of nodes) node.kill('SIGKILL');
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await redisCluster?.stop();
   });
 
   const slotOf = async (key: string) => Number(await cluster.cluster('KEYSLOT', key));

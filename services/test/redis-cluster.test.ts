@@ -1,10 +1,4 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CounterStore } from '../src/counters/counter-store.js';
@@ -15,89 +9,27 @@ import { createSession, refreshSession, revokeSession } from '../src/identity/se
 import type { Database } from '../src/storage/database.js';
 import { runMigrations } from '../src/storage/migrate.js';
 import { type Disposable, openTestDatabase, silentLogger, testRedisUrl, uniqueKey } from './support/backends.js';
-
-const run = promisify(execFile);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function waitForPong(port: number): Promise<void> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const answer = await run('redis-cli', ['-p', String(port), 'ping']).then(
-      (result) => result.stdout.trim(),
-      () => '',
-    );
-    if (answer === 'PONG') return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`redis-server on ${port} did not start`);
-}
+import { startRedisCluster, type TestRedisCluster } from './support/redis-cluster.js';
 
 // A real three-node Redis Cluster made of local redis-server processes. It runs where the Redis
 // server binaries are (the TEST_REDIS_URL run in CI installs them); the run's banner lists it as
 // skipped otherwise.
 describe.skipIf(!testRedisUrl)('counter store on Redis Cluster (REDIS_CLUSTER_NODES)', () => {
-  const nodes: ChildProcess[] = [];
-  let dir: string;
-  let ports: number[];
+  let redisCluster: TestRedisCluster;
   let counters: CounterStore;
   let database: Disposable<Database>;
   let refreshTokens: RefreshTokenStore;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'tollgate-cluster-'));
-    ports = [await freePort(), await freePort(), await freePort()];
-    for (const port of ports) {
-      nodes.push(
-        spawn(
-          'redis-server',
-          [
-            '--port',
-            String(port),
-            '--bind',
-            '127.0.0.1',
-            '--cluster-enabled',
-            'yes',
-            '--cluster-config-file',
-            join(dir, `nodes-${port}.conf`),
-            '--dir',
-            dir,
-            '--save',
-            '',
-            '--appendonly',
-            'no',
-          ],
-          { stdio: 'ignore' },
-        ),
-      );
-    }
-    await Promise.all(ports.map(waitForPong));
-    await run('redis-cli', [
-      '--cluster',
-      'create',
-      ...ports.map((port) => `127.0.0.1:${port}`),
-      '--cluster-replicas',
-      '0',
-      '--cluster-yes',
-    ]);
-    for (let attempt = 0; attempt < 50; attempt++) {
-      const info = await run('redis-cli', ['-p', String(ports[0]), 'cluster', 'info']);
-      if (info.stdout.includes('cluster_state:ok')) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    redisCluster = await startRedisCluster();
     counters = await openCounterStore(
-      { driver: 'redis-cluster', nodes: ports.map((port) => ({ host: '127.0.0.1', port })) },
+      { driver: 'redis-cluster', nodes: redisCluster.nodes },
       { logger: silentLogger() },
     );
     database = await openTestDatabase();
     await runMigrations(database.value);
     refreshTokens = await openRefreshTokenStore(
-      { driver: 'redis-cluster', nodes: ports.map((port) => ({ host: '127.0.0.1', port })) },
+      { driver: 'redis-cluster', nodes: redisCluster.nodes },
       { database: database.value, logger: silentLogger() },
     );
   }, 60_000);
@@ -106,8 +38,7 @@ describe.skipIf(!testRedisUrl)('counter store on Redis Cluster (REDIS_CLUSTER_NO
     await counters?.close();
     await refreshTokens?.close();
     await database?.dispose();
-    for (const node of nodes) node.kill('SIGKILL');
-    await rm(dir, { recursive: true, force: true });
+    await redisCluster?.stop();
   });
 
   it('answers a health check and counts across the cluster’s slots', async () => {
@@ -129,7 +60,7 @@ describe.skipIf(!testRedisUrl)('counter store on Redis Cluster (REDIS_CLUSTER_NO
     ]);
     const userId = user.rows[0]?.id ?? '';
     const refresh = (refreshToken: string) => refreshSession(db, { refreshToken, signingKey, refreshTokens });
-    const cluster = new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })));
+    const cluster = new Cluster(redisCluster.nodes);
     try {
       // Enough sessions for their hash tags to land on every node.
       const sessions = await Promise.all(
@@ -160,7 +91,7 @@ describe.skipIf(!testRedisUrl)('counter store on Redis Cluster (REDIS_CLUSTER_NO
   });
 
   it('fails its health check quickly once the cluster is gone', async () => {
-    for (const node of nodes) node.kill('SIGKILL');
+    redisCluster.kill();
     await new Promise((resolve) => setTimeout(resolve, 200));
     const started = performance.now();
     await expect(counters.ping()).rejects.toThrow();

@@ -4,6 +4,7 @@ export * from './browser.js';
 export * from './github.js';
 export * from './mail.js';
 export * from './oidc-provider.js';
+export * from './redis-cluster.js';
 export * from './redis-keys.js';
 export * from './tcp-proxy.js';
 export * from './twilio.js';
