@@ -1,3 +1,4 @@
+import type { Context } from 'koa';
 import { z } from 'zod';
 import { appendAuditEntry, emailPseudonym, recordAudit, userLabel } from '../audit/index.js';
 import type { CounterStore } from '../counters/counter-store.js';
@@ -5,7 +6,7 @@ import { TollgateError } from '../errors/tollgate-error.js';
 import { defineRoute } from '../http/route.js';
 import type { Database, Queryable } from '../storage/database.js';
 import { clearLoginFailures, guardLogin, recordLoginFailure } from './abuse-limits.js';
-import { authenticate, authenticateSession, clientOf } from './authenticate.js';
+import { authenticate, authenticateSession, clientOf, requestAudit } from './authenticate.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import type { RefreshTokenStore } from './refresh-token-store.js';
 import {
@@ -69,6 +70,56 @@ export const twoFactorRequiredSchema = z.object({
     ),
 });
 
+/**
+ * What a proven first factor (a password, a login provider) leads to: a two-factor challenge when
+ * the account has a second factor, else a session; audited either way (`details` goes into both
+ * entries). Call inside the login's transaction.
+ */
+export async function completeFirstFactor(
+  tx: Queryable,
+  ctx: Context,
+  input: { user: User; signingKey: Buffer; refreshTokens: RefreshTokenStore; details?: Record<string, unknown> },
+): Promise<z.infer<typeof tokensSchema> | z.infer<typeof twoFactorRequiredSchema>> {
+  const { user, details } = input;
+  const actor = { actorUserId: user.id, actorLabel: userLabel(user.id), ...requestAudit(ctx) };
+  const methods = loginMethods(await loadTwoFactorSettings(tx, user.id));
+  if (methods.length > 0) {
+    // Proven, but no session yet: the challenge carries that proof to the second step. Recorded
+    // apart from auth.login: a right password never followed by a second factor is how an owner
+    // learns that someone else knows it.
+    const issued = await issueLoginChallenge(tx, user.id);
+    await appendAuditEntry(tx, {
+      ...actor,
+      action: 'auth.two_factor_challenge_issued',
+      outcome: 'success',
+      targetType: 'user',
+      targetId: user.id,
+      details: { ...details, methods },
+    });
+    return {
+      two_factor_required: true,
+      challenge: issued.challenge,
+      challenge_expires_at: issued.expiresAt.toISOString(),
+      methods,
+    };
+  }
+  const tokens = await createSession(tx, {
+    userId: user.id,
+    client: clientOf(ctx),
+    signingKey: input.signingKey,
+    refreshTokens: input.refreshTokens,
+  });
+  await appendAuditEntry(tx, {
+    ...actor,
+    action: 'auth.login',
+    outcome: 'success',
+    targetType: 'session',
+    targetId: tokens.sessionId,
+    ...(details ? { details } : {}),
+  });
+  return tokensBody(tokens, user);
+}
+
 const invalidCredentials = () =>
   new TollgateError('invalid_credentials', 'the email or the password is wrong', {
     hint: 'check both, or reset your password',
@@ -125,54 +176,10 @@ export function authRoutes(options: AuthRouteOptions) {
           throw invalidCredentials();
         }
         if (options.counters) await clearLoginFailures(options.counters, { email: body.email });
-        const user = found.user;
-        const methods = loginMethods(await loadTwoFactorSettings(database, user.id));
-        if (methods.length > 0) {
-          // The password is proven, but no session yet: the challenge carries that proof to the second step.
-          const issued = await database.transaction(async (tx) => {
-            if (check.needsRehash) await rehashPassword(tx, user.id, body.password);
-            const challenge = await issueLoginChallenge(tx, user.id);
-            // Recorded apart from auth.login: a right password never followed by a second factor is
-            // how an owner learns that someone else knows it.
-            await appendAuditEntry(tx, {
-              actorUserId: user.id,
-              actorLabel: userLabel(user.id),
-              action: 'auth.two_factor_challenge_issued',
-              outcome: 'success',
-              targetType: 'user',
-              targetId: user.id,
-              ip: client.ip,
-              userAgent: client.userAgent,
-              requestId: ctx.state.requestId,
-              details: { methods },
-            });
-            return challenge;
-          });
-          ctx.body = {
-            two_factor_required: true,
-            challenge: issued.challenge,
-            challenge_expires_at: issued.expiresAt.toISOString(),
-            methods,
-          } satisfies z.infer<typeof twoFactorRequiredSchema>;
-          return;
-        }
-        const tokens = await database.transaction(async (tx) => {
-          const created = await createSession(tx, { userId: user.id, client, signingKey, refreshTokens });
-          if (check.needsRehash) await rehashPassword(tx, user.id, body.password);
-          await appendAuditEntry(tx, {
-            actorUserId: user.id,
-            actorLabel: userLabel(user.id),
-            action: 'auth.login',
-            outcome: 'success',
-            targetType: 'session',
-            targetId: created.sessionId,
-            ip: client.ip,
-            userAgent: client.userAgent,
-            requestId: ctx.state.requestId,
-          });
-          return created;
+        ctx.body = await database.transaction(async (tx) => {
+          if (check.needsRehash) await rehashPassword(tx, found.user.id, body.password);
+          return completeFirstFactor(tx, ctx, { user: found.user, signingKey, refreshTokens });
         });
-        ctx.body = tokensBody(tokens, user);
       },
     }),
     defineRoute({

@@ -10,11 +10,9 @@ import type { MasterKeyring } from '../../secrets/master-keyring.js';
 import type { Database, Queryable } from '../../storage/database.js';
 import { findTeam } from '../../teams/teams.js';
 import { guardLoginRate } from '../abuse-limits.js';
-import { tokensBody, tokensSchema, twoFactorRequiredSchema } from '../auth-routes.js';
+import { completeFirstFactor, tokensSchema, twoFactorRequiredSchema } from '../auth-routes.js';
 import { authenticate, authenticateSession, clientOf, requestAudit } from '../authenticate.js';
 import type { RefreshTokenStore } from '../refresh-token-store.js';
-import { createSession } from '../sessions.js';
-import { issueLoginChallenge, loadTwoFactorSettings, loginMethods } from '../two-factor-store.js';
 import { findLoginByEmail, findUserById, normalizeEmail, type User } from '../users.js';
 import {
   claimOAuthLogin,
@@ -489,7 +487,7 @@ export function oauthRoutes(options: OAuthRouteOptions) {
         },
       },
       handler: async (ctx, { body }) => {
-        const client = clientOf(ctx);
+        const _client = clientOf(ctx);
         const invalid = () =>
           new TollgateError('invalid_login_code', 'the login code is unknown, expired or already used', {
             hint: 'start the login again',
@@ -510,43 +508,14 @@ export function oauthRoutes(options: OAuthRouteOptions) {
             );
             return { linked: identity };
           }
-          const methods = loginMethods(await loadTwoFactorSettings(tx, user.id));
-          const details = { provider: login.provider };
-          if (methods.length > 0) {
-            const challenge = await issueLoginChallenge(tx, user.id);
-            await appendAuditEntry(
-              tx,
-              auditEntry(ctx, {
-                actorUserId: user.id,
-                actorLabel: userLabel(user.id),
-                action: 'auth.two_factor_challenge_issued',
-                outcome: 'success',
-                targetType: 'user',
-                targetId: user.id,
-                details: { ...details, methods },
-              }),
-            );
-            return { challenge, methods };
-          }
-          const tokens = await createSession(tx, {
-            userId: user.id,
-            client,
-            signingKey,
-            refreshTokens: options.refreshTokens,
-          });
-          await appendAuditEntry(
-            tx,
-            auditEntry(ctx, {
-              actorUserId: user.id,
-              actorLabel: userLabel(user.id),
-              action: 'auth.login',
-              outcome: 'success',
-              targetType: 'session',
-              targetId: tokens.sessionId,
-              details,
+          return {
+            answer: await completeFirstFactor(tx, ctx, {
+              user,
+              signingKey,
+              refreshTokens: options.refreshTokens,
+              details: { provider: login.provider },
             }),
-          );
-          return { tokens, user };
+          };
         });
         if ('error' in outcome && outcome.error) {
           await recordAudit(
@@ -563,15 +532,8 @@ export function oauthRoutes(options: OAuthRouteOptions) {
         if ('linked' in outcome) {
           if (!outcome.linked) throw invalid();
           ctx.body = { linked: identityBody(outcome.linked) };
-        } else if ('challenge' in outcome && outcome.challenge) {
-          ctx.body = {
-            two_factor_required: true,
-            challenge: outcome.challenge.challenge,
-            challenge_expires_at: outcome.challenge.expiresAt.toISOString(),
-            methods: outcome.methods,
-          } satisfies z.infer<typeof twoFactorRequiredSchema>;
-        } else if ('tokens' in outcome && outcome.tokens && outcome.user) {
-          ctx.body = tokensBody(outcome.tokens, outcome.user);
+        } else if ('answer' in outcome) {
+          ctx.body = outcome.answer;
         }
       },
     }),
