@@ -277,7 +277,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       const outcome = await proxyRequest({
         req: ctx.req,
         res: ctx.res,
-        upstreams: upstreams.setFor(api.id, api.upstreams),
+        upstreams: upstreams.setForApi(api),
         pathAndQuery: `${match.upstreamPath}${url.search}`,
         timeoutMs: api.timeoutMs,
         context: {

@@ -82,6 +82,19 @@ export class UpstreamRegistry {
   private readonly targets = new Map<string, UpstreamTarget>();
   private readonly sets = new Map<string, UpstreamSet>();
 
+  /** Per API definition (replaced, never changed, on reload): no key string built per call. */
+  private readonly byDefinition = new WeakMap<object, UpstreamSet>();
+
+  /** The set of an API definition's upstreams, remembered for that definition. */
+  setForApi(api: { id: string; upstreams: readonly string[] }): UpstreamSet {
+    let set = this.byDefinition.get(api);
+    if (!set) {
+      set = this.setFor(api.id, api.upstreams);
+      this.byDefinition.set(api, set);
+    }
+    return set;
+  }
+
   /** The set for an API's upstream list; the same object while the list does not change. */
   setFor(apiId: string, urls: readonly string[]): UpstreamSet {
     const key = `${apiId}\n${urls.join('\n')}`;
