@@ -1,6 +1,6 @@
 import { createLogger, listen, type RunningServer } from '@tollgate/services';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGatewayApp } from './create-gateway-app.js';
+import { createGatewayApp, requestTarget } from './create-gateway-app.js';
 
 let server: RunningServer;
 beforeAll(async () => {
@@ -28,5 +28,71 @@ describe('gateway skeleton', () => {
         request_id: response.headers.get('x-request-id'),
       },
     });
+  });
+});
+
+describe('request target', () => {
+  // The fast path must read every target exactly as the URL parser does: routing and the path sent
+  // upstream depend on it (a dot segment left unresolved would climb out of an API's prefix).
+  const viaUrl = (target: string) => {
+    const url = new URL(`http://gateway.invalid${target}`);
+    return { pathname: url.pathname, search: url.search };
+  };
+  const alphabet = [
+    'a',
+    'b',
+    '/',
+    '.',
+    '..',
+    '%2e',
+    '%2E',
+    '?',
+    '&',
+    '=',
+    "'",
+    '<',
+    ' ',
+    '#',
+    '\\',
+    '~',
+    '%20',
+    ':',
+    '@',
+  ];
+
+  it('matches the URL parser on tricky targets', () => {
+    for (const target of [
+      '/a/b',
+      '/a/../b',
+      '/a/./b',
+      '/.well-known/x',
+      '//evil.example/x',
+      '/a?',
+      "/a?q='x'",
+      '/a/%2e%2e/b',
+      '/a\\b',
+      '/a?b#c',
+      '/a b',
+    ]) {
+      expect(requestTarget(target), target).toEqual(viaUrl(target));
+    }
+  });
+
+  it('matches the URL parser on 5,000 random targets', () => {
+    let seed = 7;
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed;
+    };
+    for (let i = 0; i < 5_000; i++) {
+      let target = '/';
+      const length = next() % 12;
+      for (let j = 0; j < length; j++) target += alphabet[next() % alphabet.length];
+      expect(requestTarget(target), target).toEqual(viaUrl(target));
+    }
+  });
+
+  it('refuses a target that is not a path', () => {
+    expect(() => requestTarget('http://example.com/')).toThrow(/must be a path/);
   });
 });

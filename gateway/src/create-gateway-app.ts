@@ -13,7 +13,7 @@ import {
 import type { Registry } from 'prom-client';
 import { type KeyVerifier, presentedKey, type VerifiedKey } from './keys/key-verifier.js';
 import { limitRequestFor, rateLimitHeaders } from './limits/enforce.js';
-import type { LimitDecision, Limiter } from './limits/limiter.js';
+import type { LimitDecision, Limiter, LimitRequest } from './limits/limiter.js';
 import type { TeamPolicyCache } from './limits/team-policies.js';
 import type { UsageRecorder } from './metering/usage-recorder.js';
 import { gatewayMetrics } from './observability/gateway-metrics.js';
@@ -75,7 +75,8 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   const listener: RequestListener = (req, res) => {
     const incoming = req.headers['x-request-id'];
     const requestId = typeof incoming === 'string' && acceptableRequestId.test(incoming) ? incoming : newRequestId();
-    res.setHeader('X-Request-Id', requestId);
+    // X-Request-Id goes into each answer's writeHead (proxy.ts, writeAnswer) rather than through
+    // res.setHeader here: headers set ahead make Node merge them one by one on every writeHead.
     const ctx: GatewayContext = { req, res, requestId, ip: clientIp(req, options.trustProxy) };
     if (
       (req.url === '/healthz' || req.url?.startsWith('/healthz?')) &&
@@ -190,9 +191,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       // Dot segments are resolved first, so `/a/../b` cannot climb out of an API's prefix or an
       // upstream's base path.
       // Appended to a fixed origin, so `//host/...` stays a path rather than naming an authority.
-      const target = ctx.req.url ?? '/';
-      if (!target.startsWith('/')) throw new TollgateError('malformed_request', 'the request target must be a path');
-      const url = new URL(`http://gateway.invalid${target}`);
+      const url = requestTarget(ctx.req.url ?? '/');
       const match = routing.current().match(ctx.req.headers.host, url.pathname);
       if (!match) throw new TollgateError('route_not_found', `no API is routed at ${url.pathname}`);
       const api = match.api;
@@ -235,22 +234,27 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       // Limits and quota of the key's team: one limiter round trip; a refused call counts nowhere.
       let decision: LimitDecision | undefined;
       if (options.limits && key) {
-        const policy = await options.limits.policies.get(key.teamId);
+        const cached = options.limits.policies.get(key.teamId);
+        const policy = cached instanceof Promise ? await cached : cached;
         if (!policy) throw new TollgateError('unauthorized', 'this key belongs to no team');
         if (policy.paymentRequired) {
           throw new TollgateError('payment_required', "the team's subscription is unpaid", {
             hint: 'the team pays its open invoice, then calls work again',
           });
         }
-        const now = new Date(started);
-        const request = limitRequestFor({ policy, keyId: key.keyId, keyLimits: key.limits }, now);
-        decision = await checkLimits(options.limits, request, api.failurePolicy);
+        const request = limitRequestFor({ policy, keyId: key.keyId, keyLimits: key.limits }, started);
+        const checked = checkLimits(options.limits, request, api.failurePolicy);
+        decision = checked instanceof Promise ? await checked : checked;
         const quota = request.quota;
         const headers = rateLimitHeaders(
           decision,
           quota?.periodStart ? quota.periodEnd.getTime() - quota.periodStart.getTime() : undefined,
+          request,
         );
-        if (headers) Object.assign(call.headers, headers);
+        if (headers) {
+          call.headers['RateLimit-Policy'] = headers['RateLimit-Policy'];
+          call.headers.RateLimit = headers.RateLimit;
+        }
         if (!decision.allowed) {
           const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
           call.headers['Retry-After'] = String(seconds);
@@ -346,18 +350,18 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
    * The limiter's answer, or the API's failure policy when the limiter cannot be reached:
    * `fail-closed` answers 503 `limiter_unavailable`, `fail-open` serves and counts in process.
    */
-  async function checkLimits(
+  function checkLimits(
     limits: NonNullable<GatewayAppOptions['limits']>,
-    request: Parameters<Limiter['check']>[0],
+    request: LimitRequest,
     policy: 'fail-open' | 'fail-closed',
-  ): Promise<LimitDecision> {
+  ): LimitDecision | Promise<LimitDecision> {
     const started = performance.now();
-    try {
-      const decision = await limits.limiter.check(request);
+    const decided = (decision: LimitDecision) => {
       metrics.limiterSeconds.observe((performance.now() - started) / 1000);
       decisionCounter(decisionLabel(decision)).inc();
       return decision;
-    } catch (error) {
+    };
+    const failed = (error: unknown) => {
       if (policy === 'fail-open' && limits.fallback) {
         warnFallback(error);
         metrics.limiter.inc({ decision: 'fallback' });
@@ -367,7 +371,15 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       throw new TollgateError('limiter_unavailable', 'the rate limiter cannot be reached; try again shortly', {
         cause: error,
       });
+    };
+    // A decision from a leased unit comes back without a promise: no microtask on the common path.
+    let checked: LimitDecision | Promise<LimitDecision>;
+    try {
+      checked = limits.limiter.check(request);
+    } catch (error) {
+      return failed(error);
     }
+    return checked instanceof Promise ? checked.then(decided, failed) : decided(checked);
   }
 
   return { app: { callback: () => listener }, registry, close: () => upstreams.close() };
@@ -405,6 +417,28 @@ function protocolOf(req: IncomingMessage, trustProxy: boolean): string {
   return (req.socket as Partial<TLSSocket>).encrypted ? 'https' : 'http';
 }
 
+/** A path made only of these, with no dot segment, is what URL parsing would give back unchanged. */
+const plainPath = /^\/[A-Za-z0-9\-_~!$&'()*+,;=:@/.]*$/;
+const plainQuery = /^\?[A-Za-z0-9\-_~!$&()*+,;=:@/.?%]*$/;
+
+/**
+ * The request target's path and query. Dot segments are resolved (so `/a/../b` cannot climb out
+ * of an API's prefix or an upstream's base path) and the target is read against a fixed origin (so
+ * `//host/...` stays a path rather than naming an authority). The common plain target skips the URL
+ * parser, which is among the costliest steps of a call.
+ */
+export function requestTarget(target: string): { pathname: string; search: string } {
+  if (!target.startsWith('/')) throw new TollgateError('malformed_request', 'the request target must be a path');
+  const mark = target.indexOf('?');
+  const pathname = mark < 0 ? target : target.slice(0, mark);
+  const search = mark < 0 || mark === target.length - 1 ? '' : target.slice(mark);
+  if (plainPath.test(pathname) && !pathname.includes('/.') && (search === '' || plainQuery.test(search))) {
+    return { pathname, search };
+  }
+  const url = new URL(`http://gateway.invalid${target}`);
+  return { pathname: url.pathname, search: url.search };
+}
+
 /** Writes a whole answer; a HEAD request gets the headers only. */
 function writeAnswer(
   ctx: GatewayContext,
@@ -414,6 +448,6 @@ function writeAnswer(
 ): void {
   const { req, res } = ctx;
   const length = Buffer.byteLength(body);
-  res.writeHead(status, { ...headers, 'content-length': String(length) });
+  res.writeHead(status, { ...headers, 'x-request-id': ctx.requestId, 'content-length': String(length) });
   res.end(req.method === 'HEAD' ? undefined : body);
 }

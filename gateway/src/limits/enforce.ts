@@ -30,22 +30,26 @@ function spec(subject: 'key' | 'team', id: string, name: WindowName, limit: numb
   };
 }
 
-/**
- * Every window and the quota one call is checked against: the key's own limits, the team's plan
- * limits, and the plan's monthly call quota in the team's current billing period.
- */
 interface Prepared {
   keyLimits: KeyLimits | null | undefined;
   windows: WindowSpec[];
-  period?: { start: Date; end: Date; key: string };
+  /** The request of the current billing period (or of every call, without a quota). */
+  request?: LimitRequest;
+  period?: { start: number; end: number };
 }
 
 /** Per policy object (replaced when the team's policy reloads) and key: the specs do not change per call. */
 const prepared = new WeakMap<TeamPolicy, Map<string, Prepared>>();
 
+/**
+ * Every window and the quota one call is checked against: the key's own limits, the team's plan
+ * limits, and the plan's monthly call quota in the team's current billing period. The same request
+ * object comes back for every call of a key until its policy reloads or the period turns, so what
+ * the limiter and the headers derive from it can be kept with it.
+ */
 export function limitRequestFor(
   input: { policy: TeamPolicy; keyId: string; keyLimits?: KeyLimits | null | undefined },
-  now: Date,
+  now: Date | number,
 ): LimitRequest {
   let byKey = prepared.get(input.policy);
   if (!byKey) {
@@ -58,23 +62,29 @@ export function limitRequestFor(
     if (byKey.size > 10_000) byKey.clear();
     byKey.set(input.keyId, entry);
   }
-  let quota: QuotaSpec | undefined;
-  if (input.policy.monthlyCallQuota !== null) {
-    const at = now.getTime();
-    if (!entry.period || at < entry.period.start.getTime() || at >= entry.period.end.getTime()) {
-      const period = billingPeriod(input.policy.billingAnchor, now);
-      entry.period = { ...period, key: `quota:calls:${period.start.toISOString()}` };
-    }
-    quota = {
-      id: 'quota',
-      key: entry.period.key,
-      limit: input.policy.monthlyCallQuota,
-      periodEnd: entry.period.end,
-      periodStart: entry.period.start,
-      overage: input.policy.overageAllowed,
+  const scope = input.policy.teamId;
+  if (input.policy.monthlyCallQuota === null) {
+    entry.request ??= { scope, windows: entry.windows };
+    return entry.request;
+  }
+  const at = typeof now === 'number' ? now : now.getTime();
+  if (!entry.request || !entry.period || at < entry.period.start || at >= entry.period.end) {
+    const period = billingPeriod(input.policy.billingAnchor, new Date(at));
+    entry.period = { start: period.start.getTime(), end: period.end.getTime() };
+    entry.request = {
+      scope,
+      windows: entry.windows,
+      quota: {
+        id: 'quota',
+        key: `quota:calls:${period.start.toISOString()}`,
+        limit: input.policy.monthlyCallQuota,
+        periodEnd: period.end,
+        periodStart: period.start,
+        overage: input.policy.overageAllowed,
+      },
     };
   }
-  return { scope: input.policy.teamId, windows: entry.windows, ...(quota ? { quota } : {}) };
+  return entry.request;
 }
 
 function buildWindows(input: {
@@ -96,28 +106,36 @@ function buildWindows(input: {
 
 const seconds = (ms: number) => Math.max(0, Math.ceil(ms / 1000));
 
+/** RateLimit-Policy values by the request (or decision) they were written for. */
+const policyFields = new WeakMap<object, string>();
+
 /**
  * The `RateLimit-Policy` and `RateLimit` fields of the IETF httpapi draft (draft-ietf-httpapi-
  * ratelimit-headers): one named policy per window and for the quota, with `q` (the limit) and `w`
  * (the window in seconds); and for each the remaining calls `r` and the seconds `t` until capacity
- * frees.
+ * frees. The policy field only changes with the limits: given `policyOf` (the call's LimitRequest,
+ * which stays the same object while its limits do), it is written once and reused.
  */
 export function rateLimitHeaders(
   decision: LimitDecision,
   quotaWindowMs?: number,
+  policyOf?: object,
 ): { 'RateLimit-Policy': string; RateLimit: string } | undefined {
-  const policies: string[] = [];
-  const states: string[] = [];
-  for (const window of decision.windows) {
-    policies.push(`"${window.id}";q=${window.limit};w=${seconds(window.windowMs)}`);
-    states.push(`"${window.id}";r=${window.remaining};t=${seconds(window.resetMs)}`);
+  const windows = decision.windows;
+  const quota = decision.quota;
+  if (windows.length === 0 && !quota) return undefined;
+  let policy = policyOf ? policyFields.get(policyOf) : undefined;
+  if (policy === undefined) {
+    const policies: string[] = [];
+    for (const window of windows) policies.push(`"${window.id}";q=${window.limit};w=${seconds(window.windowMs)}`);
+    if (quota) policies.push(`"${quota.id}";q=${quota.limit}${quotaWindowMs ? `;w=${seconds(quotaWindowMs)}` : ''}`);
+    policy = policies.join(', ');
+    if (policyOf) policyFields.set(policyOf, policy);
   }
-  if (decision.quota) {
-    policies.push(
-      `"${decision.quota.id}";q=${decision.quota.limit}${quotaWindowMs ? `;w=${seconds(quotaWindowMs)}` : ''}`,
-    );
-    states.push(`"${decision.quota.id}";r=${decision.quota.remaining};t=${seconds(decision.quota.resetMs)}`);
+  let state = '';
+  for (const window of windows) {
+    state += `${state === '' ? '' : ', '}"${window.id}";r=${window.remaining};t=${seconds(window.resetMs)}`;
   }
-  if (policies.length === 0) return undefined;
-  return { 'RateLimit-Policy': policies.join(', '), RateLimit: states.join(', ') };
+  if (quota) state += `${state === '' ? '' : ', '}"${quota.id}";r=${quota.remaining};t=${seconds(quota.resetMs)}`;
+  return { 'RateLimit-Policy': policy, RateLimit: state };
 }

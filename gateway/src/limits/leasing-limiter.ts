@@ -232,7 +232,17 @@ interface Refusal {
 
 /** The key of a lease: one per scope, windows (keys and shapes) and quota. */
 const identities = new WeakMap<LimitRequest['windows'], string>();
+/** Per request object: the gateway hands the same one for every call of a key in a period. */
+const requestIdentities = new WeakMap<LimitRequest, string>();
 function identity(request: LimitRequest): string {
+  let id = requestIdentities.get(request);
+  if (id === undefined) {
+    id = identityOf(request);
+    requestIdentities.set(request, id);
+  }
+  return id;
+}
+function identityOf(request: LimitRequest): string {
   let windows = identities.get(request.windows);
   if (windows === undefined) {
     windows = request.windows
@@ -461,12 +471,12 @@ export function createLeasingLimiter(client: Redis | Cluster, options: LeasingOp
   timer.unref();
 
   return {
-    check(request: LimitRequest): Promise<LimitDecision> {
+    check(request: LimitRequest): LimitDecision | Promise<LimitDecision> {
       const cost = request.cost ?? 1;
       const id = identity(request);
       const lease = leases.get(id);
       if (lease !== undefined && lease.left >= cost && performance.now() < lease.deadline) {
-        return Promise.resolve(consume(lease, request, cost));
+        return consume(lease, request, cost);
       }
       return slow(id, request, cost);
     },

@@ -82,7 +82,8 @@ export type LimitDecision =
     };
 
 export interface Limiter {
-  check(request: LimitRequest): Promise<LimitDecision>;
+  /** The decision; answered without a promise when it needs no I/O (a leased unit, say). */
+  check(request: LimitRequest): LimitDecision | Promise<LimitDecision>;
   close(): Promise<void>;
 }
 

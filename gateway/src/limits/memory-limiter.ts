@@ -151,7 +151,7 @@ export function createMemoryLimiter(options: { now?: () => number; sweepMs?: num
   }
 
   return {
-    check: async (request) => check(request),
+    check: (request) => check(request),
     size: () => rings.size + counters.size,
     close: async () => {
       clearInterval(sweep);

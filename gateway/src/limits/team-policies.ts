@@ -6,8 +6,11 @@ interface Entry {
 }
 
 export interface TeamPolicyCache {
-  /** The team's policy: from memory while fresh, else loaded once however many calls wait for it. */
-  get(teamId: string): Promise<TeamPolicy | undefined>;
+  /**
+   * The team's policy: from memory while fresh (answered without a promise), else loaded once
+   * however many calls wait for it.
+   */
+  get(teamId: string): TeamPolicy | undefined | Promise<TeamPolicy | undefined>;
   /** Forgets one team, or every team. */
   invalidate(teamId?: string): void;
 }
@@ -33,7 +36,7 @@ export function createTeamPolicyCache(options: {
   return {
     get(teamId) {
       const entry = entries.get(teamId);
-      if (entry && entry.expiresAt > now()) return Promise.resolve(entry.policy);
+      if (entry && entry.expiresAt > now()) return entry.policy;
       let pending = loading.get(teamId);
       if (!pending) {
         pending = options

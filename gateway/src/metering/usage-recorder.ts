@@ -59,13 +59,29 @@ export function createUsageRecorder(options: UsageRecorderOptions): UsageRecorde
   let closed = false;
   let failing = false;
 
+  /** The cell of the call before: calls come in runs of the same key, API and minute. */
+  let last: UsageCell | undefined;
+  let lastCells = cells;
+
   const record = (event: UsageEvent): void => {
     const minute = event.at - (event.at % minuteMs);
-    const id = `${minute}\u0000${event.teamId}\u0000${event.keyId}\u0000${event.apiId}`;
-    let cell = cells.get(id);
-    if (cell === undefined) {
-      cell = { minute, teamId: event.teamId, keyId: event.keyId, apiId: event.apiId, counts: emptyCounts() };
-      cells.set(id, cell);
+    let cell = last;
+    if (
+      cell === undefined ||
+      lastCells !== cells ||
+      cell.minute !== minute ||
+      cell.keyId !== event.keyId ||
+      cell.apiId !== event.apiId ||
+      cell.teamId !== event.teamId
+    ) {
+      const id = `${minute}\u0000${event.teamId}\u0000${event.keyId}\u0000${event.apiId}`;
+      cell = cells.get(id);
+      if (cell === undefined) {
+        cell = { minute, teamId: event.teamId, keyId: event.keyId, apiId: event.apiId, counts: emptyCounts() };
+        cells.set(id, cell);
+      }
+      last = cell;
+      lastCells = cells;
     }
     const counts = cell.counts;
     const latencyUs = Math.max(0, Math.round(event.latencyMs * 1000));
