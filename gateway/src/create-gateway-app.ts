@@ -17,8 +17,9 @@ import type { LimitDecision, Limiter, LimitRequest } from './limits/limiter.js';
 import type { TeamPolicyCache } from './limits/team-policies.js';
 import type { UsageRecorder } from './metering/usage-recorder.js';
 import { gatewayMetrics } from './observability/gateway-metrics.js';
+import type { CounterSeries, HistogramSeries } from './observability/hot-metrics.js';
 import { type HookAnswer, pluginChainFor } from './plugins/plugin-stage.js';
-import { proxyRequest } from './proxy/proxy.js';
+import { AbortHook, proxyRequest } from './proxy/proxy.js';
 import { UpstreamRegistry } from './proxy/upstreams.js';
 import { type RoutingSource, staticRouting } from './routing/routing-snapshot.js';
 
@@ -111,6 +112,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     responseBytes?: number;
     upstream?: string;
     errorCode?: string;
+    abort: AbortHook;
   }
 
   /** Writes an answer the gateway makes itself (a hook's or an error), through the response hooks. */
@@ -130,38 +132,44 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     answer(ctx, call, hook.status, hook.headers, hook.body ?? '');
   }
 
-  // Labelled children looked up once per API and status, not hashed from a label object per call.
-  const counters = new Map<string, { count: ReturnType<typeof metrics.requests.labels> }>();
-  const durations = new Map<string, ReturnType<typeof metrics.duration.labels>>();
-  function seriesFor(api: string, status: number) {
-    const key = `${api} ${status}`;
-    let series = counters.get(key);
+  // Series looked up once per API and status, then counted with plain additions (hot-metrics.ts).
+  const requestSeries = new Map<string, Map<number, CounterSeries>>();
+  const durationSeries = new Map<string, HistogramSeries>();
+  function requestsFor(api: string, status: number): CounterSeries {
+    let byStatus = requestSeries.get(api);
+    if (!byStatus) {
+      byStatus = new Map();
+      requestSeries.set(api, byStatus);
+    }
+    let series = byStatus.get(status);
     if (!series) {
-      series = { count: metrics.requests.labels({ api, status: String(status) }) };
-      counters.set(key, series);
+      series = metrics.requests.series(api, String(status));
+      byStatus.set(status, series);
     }
     return series;
   }
-  function durationFor(api: string) {
-    let child = durations.get(api);
-    if (!child) {
-      child = metrics.duration.labels({ api });
-      durations.set(api, child);
+  function durationFor(api: string): HistogramSeries {
+    let series = durationSeries.get(api);
+    if (!series) {
+      series = metrics.duration.series(api);
+      durationSeries.set(api, series);
     }
-    return child;
+    return series;
   }
+  const limiterSeconds = metrics.limiterSeconds.series();
 
   /** One access-log line and the gateway's series, when the call's answer is complete. */
   function observe(ctx: GatewayContext, call: CallState, startedAt: number): void {
     const status = ctx.res.statusCode;
     const seconds = (performance.now() - startedAt) / 1000;
-    seriesFor(call.api, status).count.inc();
+    requestsFor(call.api, status).value += 1;
     durationFor(call.api).observe(seconds);
     if (call.errorCode === 'upstream_unavailable' || call.errorCode === 'upstream_timeout') {
-      metrics.upstreamErrors.inc({ api: call.api, code: call.errorCode });
+      metrics.upstreamErrors.series(call.api, call.errorCode).value += 1;
     }
     if (status < 500 && (sample <= 0 || (sample < 1 && Math.random() >= sample))) return;
     const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+    if (!logger.isLevelEnabled(level)) return;
     logger[level](
       {
         requestId: ctx.requestId,
@@ -185,8 +193,12 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   async function serve(ctx: GatewayContext): Promise<void> {
     const started = Date.now();
     const startedAt = performance.now();
-    const call: CallState = { headers: {}, api: 'unrouted' };
-    ctx.res.once('close', () => observe(ctx, call, startedAt));
+    const call: CallState = { headers: {}, api: 'unrouted', abort: new AbortHook() };
+    // One listener for the answer's end: a client gone before it aborts the upstream request.
+    ctx.res.on('close', () => {
+      if (!ctx.res.writableFinished) call.abort.abort();
+      observe(ctx, call, startedAt);
+    });
     try {
       // Dot segments are resolved first, so `/a/../b` cannot climb out of an API's prefix or an
       // upstream's base path.
@@ -294,6 +306,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
         extraHeaders,
         maxBodyBytes,
         meter: call,
+        abort: call.abort,
         decorate: (status, headers) => {
           Object.assign(headers, call.headers);
           if (call.chain && call.pluginRequest) call.chain.response(call.pluginRequest, { status, headers });
@@ -323,14 +336,14 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     }
   }
 
-  const decisionCounters = new Map<string, ReturnType<typeof metrics.limiter.labels>>();
-  function decisionCounter(decision: string) {
-    let child = decisionCounters.get(decision);
-    if (!child) {
-      child = metrics.limiter.labels({ decision });
-      decisionCounters.set(decision, child);
+  const decisionSeries = new Map<string, CounterSeries>();
+  function decisionCounter(decision: string): CounterSeries {
+    let series = decisionSeries.get(decision);
+    if (!series) {
+      series = metrics.limiter.series(decision);
+      decisionSeries.set(decision, series);
     }
-    return child;
+    return series;
   }
 
   function decisionLabel(decision: LimitDecision): string {
@@ -357,17 +370,17 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   ): LimitDecision | Promise<LimitDecision> {
     const started = performance.now();
     const decided = (decision: LimitDecision) => {
-      metrics.limiterSeconds.observe((performance.now() - started) / 1000);
-      decisionCounter(decisionLabel(decision)).inc();
+      limiterSeconds.observe((performance.now() - started) / 1000);
+      decisionCounter(decisionLabel(decision)).value += 1;
       return decision;
     };
     const failed = (error: unknown) => {
       if (policy === 'fail-open' && limits.fallback) {
         warnFallback(error);
-        metrics.limiter.inc({ decision: 'fallback' });
+        decisionCounter('fallback').value += 1;
         return limits.fallback.check(request);
       }
-      metrics.limiter.inc({ decision: 'unavailable' });
+      decisionCounter('unavailable').value += 1;
       throw new TollgateError('limiter_unavailable', 'the rate limiter cannot be reached; try again shortly', {
         cause: error,
       });

@@ -90,8 +90,11 @@ describe.runIf(testRedisUrl)('leasing limiter (blocks of units reserved from Red
     expect(after).toEqual(before);
   });
 
+  // The next three count blocks exactly, so they turn top-ups off (prefetchMarginMs: Infinity).
+  const exactBlocks = { share: 1, prefetchMarginMs: Number.POSITIVE_INFINITY };
+
   it('a lease dies with its bucket, and its unused units go back with the next reserve', async () => {
-    const limiter = gateway({ share: 1 });
+    const limiter = gateway(exactBlocks);
     const request: LimitRequest = { scope: scope(), windows: [window('second', 1_000, 1_000, 10)] };
     const key = `rl:{${request.scope}}:k:second`;
     // Start right after a 100 ms bucket begins (Redis runs on this machine's clock).
@@ -112,8 +115,8 @@ describe.runIf(testRedisUrl)('leasing limiter (blocks of units reserved from Red
   });
 
   it('units one gateway gives back can be used by another', async () => {
-    const first = gateway({ share: 1 });
-    const second = gateway({ share: 1 });
+    const first = gateway(exactBlocks);
+    const second = gateway(exactBlocks);
     const request: LimitRequest = { scope: scope(), windows: [window('minute', 10, 60_000, 12)] };
     for (let call = 0; call < 4; call++) expect((await first.check(request)).allowed).toBe(true);
     // The first holds three units it has not used (blocks 1, 2, 4): the second gets the other three.
@@ -129,14 +132,39 @@ describe.runIf(testRedisUrl)('leasing limiter (blocks of units reserved from Red
   });
 
   it('the sweep gives back what an idle gateway leased', async () => {
-    const first = gateway({ share: 1, maxLeaseMs: 50, sweepMs: 50 });
-    const second = gateway({ share: 1 });
+    const first = gateway({ ...exactBlocks, maxLeaseMs: 50, sweepMs: 50 });
+    const second = gateway(exactBlocks);
     const request: LimitRequest = { scope: scope(), windows: [window('minute', 10, 60_000, 12)] };
     for (let call = 0; call < 4; call++) expect((await first.check(request)).allowed).toBe(true);
     await sleep(200);
     const taken = [];
     for (let call = 0; call < 7; call++) taken.push((await second.check(request)).allowed);
     expect(taken).toEqual([true, true, true, true, true, true, false]);
+  });
+
+  it('tops a lease up before it runs out, so calls stop waiting for Redis, and counts stay exact', async () => {
+    const limiter = gateway();
+    const request: LimitRequest = {
+      scope: scope(),
+      windows: [window('hour', 100_000, 3_600_000, 12)],
+      quota: { id: 'quota', key: 'q', limit: 1_000_000, periodEnd: new Date(Date.now() + 3_600_000), overage: false },
+    };
+    let waited = 0;
+    for (let call = 0; call < 400; call++) {
+      const answer = limiter.check(request);
+      if (answer instanceof Promise && call >= 100) waited++;
+      expect((await answer).allowed).toBe(true);
+      // Calls arrive a little apart, as over a network: a top-up's answer can land between them.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (call % 4 === 0) await sleep(1);
+    }
+    // Blocks grow 1, 2, 4, ... 64 over the first calls; after that a block is topped up while half
+    // of it is left, so calls no longer wait (without top-ups, one call in 64 would).
+    expect(waited).toBeLessThanOrEqual(1);
+    await limiter.close();
+    // Everything leased and unused went back: Redis holds exactly the 400 calls served.
+    expect(await counted(`rl:{${request.scope}}:k:hour`)).toBe(400);
+    expect(await redis.get(`rq:{${request.scope}}:q`)).toBe('400');
   });
 
   it('a capped quota across two gateways admits exactly its limit', async () => {

@@ -200,6 +200,8 @@ export interface LeasingOptions {
   maxLeaseMs?: number;
   /** How often expired leases with unused units give them back. Default 1000. */
   sweepMs?: number;
+  /** Top a lease up only when its bucket has at least this many ms to go. Default 5. */
+  prefetchMarginMs?: number;
 }
 
 interface Lease {
@@ -223,6 +225,10 @@ interface Lease {
   /** Units the next grant asks for. */
   want: number;
   pending: Promise<Refusal | undefined> | undefined;
+  /** A top-up under way (see `prefetch`). */
+  topping: boolean;
+  /** Bumped by every reserve: a top-up that answers after one is given back, not merged. */
+  generation: number;
 }
 
 interface Refusal {
@@ -271,11 +277,14 @@ export function createLeasingLimiter(client: Redis | Cluster, options: LeasingOp
   const share = options.share ?? 4;
   const maxLeaseMs = options.maxLeaseMs ?? 1_000;
   const leases = new Map<string, Lease>();
+  /** A top-up is only worth asking for when the bucket has at least this long to go. */
+  const prefetchMarginMs = options.prefetchMarginMs ?? 5;
 
   /** Gives back an expired lease's unused units (sent at most once: on an error they are dropped). */
   function releaseArgs(lease: Lease): { windows: [number, number][]; within: number; over: number } {
     const left = lease.left;
     lease.left = 0;
+    lease.generation++;
     const over = Math.min(left, lease.over);
     return {
       windows: lease.request.windows.map((_, position) => [left > 0 ? (lease.buckets[position] ?? -1) : -1, left]),
@@ -428,10 +437,65 @@ export function createLeasingLimiter(client: Redis | Cluster, options: LeasingOp
         quotaResetMs: 0,
         want: 1,
         pending: undefined,
+        topping: false,
+        generation: 0,
       };
       leases.set(id, lease);
     }
     return lease;
+  }
+
+  /**
+   * Tops a lease up before it runs out, so calls do not wait for Redis: when half of a grant is used
+   * and its bucket has a while to go, one more block is reserved in the background (counted in Redis
+   * like any grant) and added to the lease if it lands in the same buckets; otherwise it is given
+   * back at once. A lease holding overage units is not topped up (its overage units must stay the
+   * last ones), nor is one whose calls are already waiting for a reserve.
+   */
+  function prefetch(lease: Lease, request: LimitRequest): void {
+    lease.topping = true;
+    const generation = lease.generation;
+    const granted = lease.granted;
+    lease.want = Math.min(maxLease, lease.want * 2);
+    const none = { windows: [], within: 0, over: 0 };
+    runScript(request, lease.want, 1, none).then(
+      (answer) => {
+        lease.topping = false;
+        const refused = Number(answer[0]);
+        const now = Number(answer[2]);
+        const more = Number(answer[3]);
+        if (refused !== 0 || more === 0) return;
+        const buckets = request.windows.map((window) => Math.floor(now / (window.windowMs / window.buckets)));
+        const same =
+          lease.generation === generation &&
+          lease.request === request &&
+          lease.over === 0 &&
+          performance.now() < lease.deadline &&
+          buckets.every((bucket, position) => bucket === lease.buckets[position]);
+        if (same) {
+          // Sums in this answer count the earlier grant too: `before` stays "everything but ours".
+          request.windows.forEach((_, position) => {
+            lease.before[position] = Number(answer[5 + position * 2]) - granted;
+          });
+          lease.quotaBefore = Number(answer[5 + request.windows.length * 2]) - granted;
+          lease.granted += more;
+          lease.left += more;
+          lease.over = Number(answer[4]);
+          return;
+        }
+        const over = Number(answer[4]);
+        const release = {
+          windows: buckets.map((bucket): [number, number] => [bucket, more]),
+          within: more - over,
+          over,
+        };
+        runScript(request, 0, 0, release).catch(() => undefined);
+      },
+      () => {
+        // Redis is unreachable: the next reserve will say so to a caller.
+        lease.topping = false;
+      },
+    );
   }
 
   async function slow(id: string, request: LimitRequest, cost: number): Promise<LimitDecision> {
@@ -475,8 +539,21 @@ export function createLeasingLimiter(client: Redis | Cluster, options: LeasingOp
       const cost = request.cost ?? 1;
       const id = identity(request);
       const lease = leases.get(id);
-      if (lease !== undefined && lease.left >= cost && performance.now() < lease.deadline) {
-        return consume(lease, request, cost);
+      if (lease !== undefined && lease.left >= cost) {
+        const now = performance.now();
+        if (now < lease.deadline) {
+          const decision = consume(lease, request, cost);
+          if (
+            lease.left * 2 <= lease.granted &&
+            !lease.topping &&
+            !lease.pending &&
+            lease.over === 0 &&
+            lease.deadline - now > prefetchMarginMs
+          ) {
+            prefetch(lease, request);
+          }
+          return decision;
+        }
       }
       return slow(id, request, cost);
     },

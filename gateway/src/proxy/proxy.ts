@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { TollgateError } from '@tollgate/services';
@@ -96,6 +95,37 @@ function errorCode(error: unknown): string {
   return direct ?? cause ?? '';
 }
 
+/**
+ * Aborts one upstream request: the lightest signal undici accepts (it takes an EventEmitter-like
+ * object with `on`, `once` and `removeListener`), one listener, no EventEmitter or AbortController.
+ */
+export class AbortHook {
+  aborted = false;
+  private listener: (() => void) | undefined;
+
+  on(_event: 'abort', listener: () => void): this {
+    this.listener = listener;
+    return this;
+  }
+
+  once(event: 'abort', listener: () => void): this {
+    return this.on(event, listener);
+  }
+
+  removeListener(_event: 'abort', listener: () => void): this {
+    if (this.listener === listener) this.listener = undefined;
+    return this;
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const listener = this.listener;
+    this.listener = undefined;
+    listener?.();
+  }
+}
+
 export interface ProxyOptions {
   req: IncomingMessage;
   res: ServerResponse;
@@ -112,6 +142,11 @@ export interface ProxyOptions {
   meter?: { requestBytes?: number; responseBytes?: number; upstream?: string } | undefined;
   /** Last word on the answer's status line headers (RateLimit headers, plugins' response hooks). */
   decorate?: ((status: number, headers: Record<string, string | string[]>) => void) | undefined;
+  /**
+   * Aborted by the caller when the client goes away (it watches `res` itself). Without it the proxy
+   * watches `res` for that.
+   */
+  abort?: AbortHook | undefined;
 }
 
 export interface ProxyOutcome {
@@ -170,15 +205,17 @@ export async function proxyRequest(options: ProxyOptions): Promise<ProxyOutcome>
       ? new CountingStream(options.maxBodyBytes ?? Number.POSITIVE_INFINITY)
       : undefined;
   if (counter) req.pipe(counter);
-  // undici takes an EventEmitter as the signal: far cheaper per call than an AbortController.
-  const abort = new EventEmitter() as EventEmitter & { aborted: boolean };
-  abort.aborted = false;
-  const onClose = () => {
-    if (res.writableFinished) return;
-    abort.aborted = true;
-    abort.emit('abort');
-  };
-  res.once('close', onClose);
+  // undici takes an EventEmitter-like signal: far cheaper per call than an AbortController.
+  let abort = options.abort;
+  let onClose: (() => void) | undefined;
+  if (!abort) {
+    const own = new AbortHook();
+    abort = own;
+    onClose = () => {
+      if (!res.writableFinished) own.abort();
+    };
+    res.once('close', onClose);
+  }
   let responseBytes = 0;
   const requestBytes = () => counter?.bytes ?? declared ?? 0;
   const attempts = Math.min(upstreams.targets.length, 2);
@@ -254,6 +291,6 @@ export async function proxyRequest(options: ProxyOptions): Promise<ProxyOutcome>
       }
     }
   } finally {
-    res.off('close', onClose);
+    if (onClose) res.off('close', onClose);
   }
 }
