@@ -154,15 +154,3 @@ process.once('SIGTERM', async () => {
   await close();
   process.exit(0);
 });
-if (process.env.HEAPSAMPLE) {
-  const inspector = await import('node:inspector');
-  const { writeFileSync } = await import('node:fs');
-  const session = new inspector.Session();
-  session.connect();
-  const post = (m, p) => new Promise((res, rej) => session.post(m, p ?? {}, (e, r) => (e ? rej(e) : res(r))));
-  process.on('SIGUSR1', () => void post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }));
-  process.on('SIGUSR2', async () => {
-    const { profile } = await post('HeapProfiler.stopSampling');
-    writeFileSync(`/tmp/prof/hp/sample-${process.pid}.heapprofile`, JSON.stringify(profile));
-  });
-}

@@ -351,6 +351,51 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     return decision.quota?.overage ? 'overage' : 'allowed';
   }
 
+  /**
+   * Calls the in-process fallback admitted while the limiter could not be reached, by limit request
+   * (one object per key and billing period): added back to the limiter once it answers again, so
+   * the quota and the long windows count them (reconcile.ts). Metering counts them regardless.
+   */
+  const owedCalls = new Map<LimitRequest, { calls: number; overage: number }>();
+  let reconcileTimer: NodeJS.Timeout | undefined;
+  function owe(request: LimitRequest, decision: LimitDecision): LimitDecision {
+    if (!decision.allowed || !options.limits?.limiter.reconcile) return decision;
+    let entry = owedCalls.get(request);
+    if (!entry) {
+      entry = { calls: 0, overage: 0 };
+      owedCalls.set(request, entry);
+    }
+    entry.calls += 1;
+    if (decision.quota?.overage) entry.overage += 1;
+    reconcileTimer ??= setInterval(() => void reconcile(), 1_000).unref();
+    return decision;
+  }
+  let reconciling = false;
+  async function reconcile(): Promise<void> {
+    const reconcileInto = options.limits?.limiter.reconcile;
+    if (reconciling || !reconcileInto) return;
+    reconciling = true;
+    try {
+      for (const [request, entry] of owedCalls) {
+        const { calls, overage } = entry;
+        await reconcileInto(request, calls, overage);
+        // Calls owed while the script ran stay for the next round.
+        entry.calls -= calls;
+        entry.overage -= overage;
+        if (entry.calls === 0) owedCalls.delete(request);
+        logger.info({ calls, overage }, 'limiter reachable again: calls served in process added to its counters');
+      }
+      if (owedCalls.size === 0 && reconcileTimer) {
+        clearInterval(reconcileTimer);
+        reconcileTimer = undefined;
+      }
+    } catch {
+      // Still unreachable: try again next round.
+    } finally {
+      reconciling = false;
+    }
+  }
+
   /** While the limiter is down, fail-open calls would log on every call: once a minute is enough. */
   let lastFallbackWarning = 0;
   function warnFallback(error: unknown): void {
@@ -378,7 +423,10 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
       if (policy === 'fail-open' && limits.fallback) {
         warnFallback(error);
         decisionCounter('fallback').value += 1;
-        return limits.fallback.check(request);
+        const fallback = limits.fallback.check(request);
+        return fallback instanceof Promise
+          ? fallback.then((decision) => owe(request, decision))
+          : owe(request, fallback);
       }
       decisionCounter('unavailable').value += 1;
       throw new TollgateError('limiter_unavailable', 'the rate limiter cannot be reached; try again shortly', {
@@ -395,7 +443,20 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
     return checked instanceof Promise ? checked.then(decided, failed) : decided(checked);
   }
 
-  return { app: { callback: () => listener }, registry, close: () => upstreams.close() };
+  return {
+    app: { callback: () => listener },
+    registry,
+    async close() {
+      // One last try to hand over what was served in process.
+      await reconcile();
+      if (reconcileTimer) clearInterval(reconcileTimer);
+      if (owedCalls.size > 0) {
+        const calls = [...owedCalls.values()].reduce((sum, entry) => sum + entry.calls, 0);
+        logger.warn({ calls }, 'calls served in process could not be added to the limiter before shutdown');
+      }
+      await upstreams.close();
+    },
+  };
 }
 
 /** What one call carries through the gateway. */

@@ -275,10 +275,11 @@ describe.runIf(testRedisUrl)('Redis stopped mid-run', () => {
   it('fail-closed APIs answer 503 limiter_unavailable, fail-open APIs keep serving, both recover', async () => {
     const target = new URL(testRedisUrl ?? '');
     const relay = await startTcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+    const keyPrefix = `tgtest:${Date.now()}:cut:`;
     const client = new Redis({
       host: '127.0.0.1',
       port: relay.port,
-      keyPrefix: `tgtest:${Date.now()}:cut:`,
+      keyPrefix,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectTimeout: 500,
@@ -309,7 +310,7 @@ describe.runIf(testRedisUrl)('Redis stopped mid-run', () => {
       const closed = await send(running, '/echo/x', { headers });
       expect(closed.status).toBe(503);
       expect(JSON.parse(closed.body).error.code).toBe('limiter_unavailable');
-      expect((await send(running, '/open/x', { headers })).status).toBe(200);
+      for (let call = 0; call < 3; call++) expect((await send(running, '/open/x', { headers })).status).toBe(200);
       await relay.restore();
       const deadline = Date.now() + 10_000;
       let status = 0;
@@ -319,6 +320,20 @@ describe.runIf(testRedisUrl)('Redis stopped mid-run', () => {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       expect(status).toBe(200);
+      // The three calls served in process while Redis was away are added to the team's quota once
+      // it is back: 2 before the cut + 3 during + 1 after.
+      const direct = new Redis(testRedisUrl ?? '');
+      try {
+        const quotaCounted = async () => {
+          const keys = (await direct.keys(`${keyPrefix}rq:*`)).filter((key) => !key.endsWith(':overage'));
+          return keys.length === 1 ? Number(await direct.get(keys[0] as string)) : Number.NaN;
+        };
+        const until = Date.now() + 5_000;
+        while (Date.now() < until && (await quotaCounted()) !== 6) await new Promise((r) => setTimeout(r, 100));
+        expect(await quotaCounted()).toBe(6);
+      } finally {
+        direct.disconnect();
+      }
     } finally {
       await running.close(1_000);
       await app.close();

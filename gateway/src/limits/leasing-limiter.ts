@@ -7,6 +7,7 @@ import {
   type QuotaState,
   type WindowState,
 } from './limiter.js';
+import { redisReconciler } from './reconcile.js';
 import { quotaKey, refusedByOf, windowKey } from './redis-limiter.js';
 
 /**
@@ -534,7 +535,10 @@ export function createLeasingLimiter(client: Redis | Cluster, options: LeasingOp
   const timer = setInterval(() => void sweep(false), options.sweepMs ?? 1_000);
   timer.unref();
 
+  const reconcile = redisReconciler(client);
+
   return {
+    reconcile,
     check(request: LimitRequest): LimitDecision | Promise<LimitDecision> {
       const cost = request.cost ?? 1;
       const id = identity(request);

@@ -84,6 +84,11 @@ export type LimitDecision =
 export interface Limiter {
   /** The decision; answered without a promise when it needs no I/O (a leased unit, say). */
   check(request: LimitRequest): LimitDecision | Promise<LimitDecision>;
+  /**
+   * Adds `calls` (`overage` of them beyond the quota) admitted elsewhere, in process while this
+   * limiter could not be reached, to its counters (reconcile.ts). Limiters on Redis have it.
+   */
+  reconcile?(request: LimitRequest, calls: number, overage: number): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -23,6 +23,7 @@ export async function openLimiter(
   return {
     driver: 'redis',
     check: (request) => limiter.check(request),
+    reconcile: (request, calls, overage) => limiter.reconcile?.(request, calls, overage) ?? Promise.resolve(),
     close: async () => {
       await limiter.close();
       await opened.close();

@@ -7,6 +7,7 @@ import {
   type QuotaState,
   type WindowState,
 } from './limiter.js';
+import { redisReconciler } from './reconcile.js';
 
 /**
  * One call's whole check, in one round trip: every window and the quota are read, and only when
@@ -138,7 +139,9 @@ export function refusedByOf(refused: number, request: LimitRequest): { kind: 'wi
 export function createRedisLimiter(client: Redis | Cluster): Limiter {
   client.defineCommand('tollgateLimit', { lua: checkScript });
   const scripted = client as ScriptClient;
+  const reconcile = redisReconciler(client);
   return {
+    reconcile,
     async check(request: LimitRequest): Promise<LimitDecision> {
       const cost = request.cost ?? 1;
       const keys: string[] = [];
