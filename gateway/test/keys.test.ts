@@ -265,12 +265,13 @@ describe(`API keys at the gateway (${expectedDatabaseDriver}, events ${busName})
   it('accepts the old secret during the rotation grace and refuses it after', async () => {
     const { id, key: old } = await createKey({ name: 'rotating' });
     expect((await call(gateway, '/weather/x', { key: old })).status).toBe(200);
-    const rotated = await controlCall('POST', `${teamPath}/keys/${id}/rotate`, { grace: '2s' });
+    // A grace long enough that the old secret is still inside it on a loaded CI machine.
+    const rotated = await controlCall('POST', `${teamPath}/keys/${id}/rotate`, { grace: '4s' });
     expect(rotated.status).toBe(200);
     const fresh = rotated.body.key as string;
     expect((await call(gateway, '/weather/x', { key: fresh })).status).toBe(200);
     expect((await call(gateway, '/weather/x', { key: old })).status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    await new Promise((resolve) => setTimeout(resolve, 4_100));
     const after = await call(gateway, '/weather/x', { key: old });
     expect([after.status, after.code]).toEqual([401, 'key_expired']);
     expect((await call(gateway, '/weather/x', { key: fresh })).status).toBe(200);
