@@ -138,6 +138,8 @@ describe('volume', () => {
   it('adds only the flat fee of the tier the total falls in', () => {
     const price: MeteredPrice = { model: 'volume', tiers: withFlatFees };
     expect(rateUnits(price, 500n).toFixed()).toBe('20');
+    // 1,001 × 0.01 + 5, against $35.01 graduated.
+    expect(rateUnits(price, 1001n).toFixed()).toBe('15.01');
     // 1,500 × 0.01 + 5, against $40.00 graduated.
     expect(rateUnits(price, 1500n).toFixed()).toBe('20');
     expect(rateUnits(price, 0n).toFixed()).toBe('0');
