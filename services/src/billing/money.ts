@@ -5,7 +5,8 @@ import { type Currency, currencies } from './pricing-schema.js';
 /**
  * Exact amounts for billing (docs/billing.md, "Amounts and currencies"). Amounts that are stored or
  * invoiced are `bigint` minor units (cents); amounts on their way to an invoice line are decimal.js
- * values in major units, and `toMinorUnits` is the only place either becomes the other by rounding.
+ * values in major units. `toMinorUnits` (with `roundMinorUnits`, the same rule for a fraction of a
+ * minor unit) is the only place a decimal becomes minor units, and so the only rounding of money.
  */
 
 /**
