@@ -31,6 +31,7 @@ import { createMemoryKeyEvents, type KeyEvents } from '../keys/key-events.js';
 import { keyRoutes } from '../keys/key-routes.js';
 import type { Logger } from '../logging/logger.js';
 import type { Mailer } from '../mail/mailer.js';
+import { planRoutes } from '../plans/plan-routes.js';
 import type { MasterKeyring } from '../secrets/master-keyring.js';
 import { secretsRoutes } from '../secrets/secrets-routes.js';
 import type { SmsSender } from '../sms/sms-sender.js';
@@ -160,6 +161,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       logger,
     }) as Route[]),
     ...(usageRoutes({ database: options.database, signingKey }) as Route[]),
+    ...(planRoutes({ database: options.database, signingKey }) as Route[]),
   ];
   let openApiDocument: Record<string, unknown> | undefined;
   routes.push(

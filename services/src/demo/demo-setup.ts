@@ -62,7 +62,7 @@ async function firstOperator(tx: Queryable): Promise<{ id: string; email: string
 async function ensurePlan(tx: Queryable): Promise<DemoSetup['plan']> {
   const inserted = await tx.query<{ id: string }>(
     `INSERT INTO plans (slug, name, rate_limit_per_second, rate_limit_per_hour, monthly_call_quota, overage_allowed)
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (slug) DO NOTHING RETURNING id`,
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (slug, version) DO NOTHING RETURNING id`,
     [
       demoPlan.slug,
       demoPlan.name,
@@ -93,7 +93,11 @@ async function ensurePlan(tx: Queryable): Promise<DemoSetup['plan']> {
     return { id: created.id, slug: demoPlan.slug, created: true };
   }
   // Kept as it is: an operator may have changed the demo plan since.
-  const existing = await tx.query<{ id: string }>('SELECT id FROM plans WHERE slug = $1', [demoPlan.slug]);
+  // Its newest version (plans are versioned since 0016_plan_catalog).
+  const existing = await tx.query<{ id: string }>(
+    'SELECT id FROM plans WHERE slug = $1 ORDER BY version DESC LIMIT 1',
+    [demoPlan.slug],
+  );
   return { id: (existing.rows[0] as { id: string }).id, slug: demoPlan.slug, created: false };
 }
 

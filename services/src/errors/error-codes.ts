@@ -96,6 +96,11 @@ export const errorStatus = {
   // Deleting an API that API keys are limited to, without force.
   api_in_use: 409,
 
+  // The plan catalog (services/src/plans/plan-catalog.ts). Changing an archived plan; archiving the
+  // default plan, which teams without a subscription use.
+  plan_archived: 409,
+  plan_is_default: 409,
+
   // Account flows (services/src/identity/account-routes.ts). A mailed token (email verification,
   // password reset, email change) that is unknown, expired or already used: one code for all three,
   // so a caller learns nothing about tokens it does not hold.
