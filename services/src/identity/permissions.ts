@@ -32,7 +32,7 @@ export type TeamPermission = keyof typeof teamPermissions;
 /** Permissions only operators hold: running the installation itself. */
 export const operatorPermissions = {
   'apis:manage': 'register, change and delete the APIs the gateway serves',
-  'plans:manage': 'create, change and archive plans',
+  'plans:manage': 'create, change, archive and seed the plans of the catalog',
   'plugins:review': 'review and approve marketplace plugins',
   'billing:operate': 'close billing periods, mark invoices paid, set exchange rates, reconcile with Stripe',
   'users:manage': 'see and manage every account',
