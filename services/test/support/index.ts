@@ -6,5 +6,6 @@ export * from './mail.js';
 export * from './oidc-provider.js';
 export * from './redis-cluster.js';
 export * from './redis-keys.js';
+export * from './stripe-server.js';
 export * from './tcp-proxy.js';
 export * from './twilio.js';

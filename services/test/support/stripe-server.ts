@@ -47,9 +47,9 @@ export interface StripeRequestRecord {
   method: string;
   path: string;
   /** The query string, parsed like a form body. */
-  query: Params;
+  query: StripeParams;
   /** The form body, parsed into nested objects and arrays. */
-  body: Params;
+  body: StripeParams;
   idempotencyKey: string | undefined;
   stripeVersion: string | undefined;
   status: number;
@@ -137,10 +137,10 @@ export interface StripeServer {
 }
 
 /** A parsed form or query: nested objects and arrays of strings, as Stripe reads bracket keys. */
-export interface Params {
-  [key: string]: Param;
+export interface StripeParams {
+  [key: string]: StripeParam;
 }
-export type Param = string | Param[] | Params;
+export type StripeParam = string | StripeParam[] | StripeParams;
 
 /** Stripe's test payment method that always fails with `card_declined` (docs.stripe.com/testing). */
 export const declinedPaymentMethod = 'pm_card_chargeDeclined';
@@ -178,8 +178,8 @@ function noSuch(kind: string, id: string, param: string, status = 400): StripeAp
 }
 
 /** `a[b][0][c]=v&expand[]=x` into `{ a: { b: [{ c: 'v' }] }, expand: ['x'] }`. */
-export function parseStripeForm(text: string): Params {
-  const root: Params = {};
+export function parseStripeForm(text: string): StripeParams {
+  const root: StripeParams = {};
   for (const [key, value] of new URLSearchParams(text)) {
     const match = /^([^[\]]+)((?:\[[^[\]]*\])*)$/.exec(key);
     const segments = match
@@ -194,14 +194,14 @@ export function parseStripeForm(text: string): Params {
       }
       const child = node[name];
       if (typeof child !== 'object' || Array.isArray(child)) node[name] = {};
-      node = node[name] as Params;
+      node = node[name] as StripeParams;
     });
   }
-  return arrayify(root, '') as Params;
+  return arrayify(root, '') as StripeParams;
 }
 
 /** Objects whose keys are all indexes become arrays (except inside metadata, where keys are free text). */
-function arrayify(node: Params, key: string): Param {
+function arrayify(node: StripeParams, key: string): StripeParam {
   for (const [name, child] of Object.entries(node)) {
     if (typeof child === 'object' && !Array.isArray(child)) node[name] = arrayify(child, name);
   }
@@ -210,15 +210,15 @@ function arrayify(node: Params, key: string): Param {
   return keys
     .sort((a, b) => Number(a) - Number(b))
     .map((name) => node[name])
-    .filter((child): child is Param => child !== undefined);
+    .filter((child): child is StripeParam => child !== undefined);
 }
 
-function isParams(value: Param | undefined): value is Params {
+function isParams(value: StripeParam | undefined): value is StripeParams {
   return typeof value === 'object' && !Array.isArray(value);
 }
 
 /** Rejects parameters outside `names` (space-separated), as Stripe rejects unknown ones. */
-function allow(params: Params, names: string, prefix = ''): void {
+function allow(params: StripeParams, names: string, prefix = ''): void {
   const allowed = names.split(' ');
   for (const key of Object.keys(params)) {
     if (key === 'expand' && prefix === '') continue;
@@ -232,20 +232,20 @@ function allow(params: Params, names: string, prefix = ''): void {
   }
 }
 
-function str(params: Params, key: string, path = key): string | undefined {
+function str(params: StripeParams, key: string, path = key): string | undefined {
   const value = params[key];
   if (value === undefined) return undefined;
   if (typeof value !== 'string') throw invalid(`Invalid string: ${path} must be a string`, { param: path });
   return value;
 }
 
-function requiredStr(params: Params, key: string, path = key): string {
+function requiredStr(params: StripeParams, key: string, path = key): string {
   const value = str(params, key, path);
   if (value === undefined || value === '') throw missingParam(path);
   return value;
 }
 
-function int(params: Params, key: string, path = key): number | undefined {
+function int(params: StripeParams, key: string, path = key): number | undefined {
   const value = str(params, key, path);
   if (value === undefined || value === '') return undefined;
   if (!/^-?\d+$/.test(value) || !Number.isSafeInteger(Number(value))) {
@@ -254,14 +254,14 @@ function int(params: Params, key: string, path = key): number | undefined {
   return Number(value);
 }
 
-function bool(params: Params, key: string, path = key): boolean | undefined {
+function bool(params: StripeParams, key: string, path = key): boolean | undefined {
   const value = str(params, key, path);
   if (value === undefined || value === '') return undefined;
   if (value !== 'true' && value !== 'false') throw invalid(`Invalid boolean: ${value}`, { param: path });
   return value === 'true';
 }
 
-function oneOf<T extends string>(params: Params, key: string, values: readonly T[], path = key): T | undefined {
+function oneOf<T extends string>(params: StripeParams, key: string, values: readonly T[], path = key): T | undefined {
   const value = str(params, key, path);
   if (value === undefined) return undefined;
   if (!(values as readonly string[]).includes(value)) {
@@ -273,21 +273,21 @@ function oneOf<T extends string>(params: Params, key: string, values: readonly T
   return value as T;
 }
 
-function obj(params: Params, key: string, path = key): Params | undefined {
+function obj(params: StripeParams, key: string, path = key): StripeParams | undefined {
   const value = params[key];
   if (value === undefined || value === '') return undefined;
   if (!isParams(value)) throw invalid(`Invalid object: ${path} must be a hash`, { param: path });
   return value;
 }
 
-function arr(params: Params, key: string, path = key): Param[] {
+function arr(params: StripeParams, key: string, path = key): StripeParam[] {
   const value = params[key];
   if (value === undefined || value === '') return [];
   if (!Array.isArray(value)) throw invalid(`Invalid array: ${path} must be an array`, { param: path });
   return value;
 }
 
-function arrOfObjects(params: Params, key: string): Params[] {
+function arrOfObjects(params: StripeParams, key: string): StripeParams[] {
   return arr(params, key).map((item, index) => {
     if (!isParams(item))
       throw invalid(`Invalid object: ${key}[${index}] must be a hash`, { param: `${key}[${index}]` });
@@ -296,7 +296,11 @@ function arrOfObjects(params: Params, key: string): Params[] {
 }
 
 /** Stripe's metadata rules (docs.stripe.com/metadata): merge on update, an empty value deletes a key. */
-function metadataFrom(params: Params, current: Record<string, string> = {}, path = 'metadata'): Record<string, string> {
+function metadataFrom(
+  params: StripeParams,
+  current: Record<string, string> = {},
+  path = 'metadata',
+): Record<string, string> {
   const value = params.metadata;
   if (value === undefined) return current;
   if (value === '') return {};
@@ -748,7 +752,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
     return { object: 'list', data, has_more: false, url: `/v1/checkout/sessions/${sessionId}/line_items` };
   }
 
-  function list(items: StripeObject[], query: Params, url: string, expand: string[]): ListObject<StripeObject> {
+  function list(items: StripeObject[], query: StripeParams, url: string, expand: string[]): ListObject<StripeObject> {
     const limit = int(query, 'limit') ?? 10;
     if (limit < 1 || limit > 100) throw invalid('Invalid limit: must be between 1 and 100', { param: 'limit' });
     // Newest first, like Stripe; objects created in the same second keep their creation order reversed.
@@ -789,7 +793,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
   // -------------------------------------------------------------------------------------------
   // Customers
 
-  function createCustomer(params: Params): Customer {
+  function createCustomer(params: StripeParams): Customer {
     allow(params, 'email name description phone metadata address preferred_locales invoice_settings');
     const created = now();
     const customer: Customer = {
@@ -826,7 +830,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
     return customer;
   }
 
-  function updateCustomer(customer: Customer, params: Params): Customer {
+  function updateCustomer(customer: Customer, params: StripeParams): Customer {
     allow(params, 'email name description phone metadata address preferred_locales invoice_settings');
     if (customer.deleted) throw invalid('You cannot update a deleted customer.', { param: 'id' });
     const before = clone(customer);
@@ -850,7 +854,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
   // -------------------------------------------------------------------------------------------
   // Products and prices
 
-  function createProduct(params: Params, path = ''): StripeObject {
+  function createProduct(params: StripeParams, path = ''): StripeObject {
     allow(params, 'name id active description metadata unit_label statement_descriptor tax_code', path);
     const name = requiredStr(params, 'name', path ? `${path}[name]` : 'name');
     const id = str(params, 'id') ?? randomId('prod_', 14);
@@ -882,7 +886,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
   }
 
   /** A price from `prices.create` params, or from inline `price_data` (path names the param for errors). */
-  function createPrice(params: Params, path = '', inline = false): Price {
+  function createPrice(params: StripeParams, path = '', inline = false): Price {
     const at = (key: string) => (path ? `${path}[${key}]` : key);
     allow(
       params,
@@ -952,7 +956,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
   }
 
   /** `price` (an id) or `price_data` of a line (checkout, subscription item, invoice item). */
-  function priceOfLine(line: Params, path: string): Price | undefined {
+  function priceOfLine(line: StripeParams, path: string): Price | undefined {
     const priceId = str(line, 'price', `${path}[price]`);
     if (priceId) {
       const price = load<Price>('price', priceId, `${path}[price]`);
@@ -970,7 +974,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
     { subscription: SubscriptionDefaults; paymentMetadata: Metadata; paymentDescription: string | null }
   >();
 
-  function createCheckoutSession(params: Params): CheckoutSession {
+  function createCheckoutSession(params: StripeParams): CheckoutSession {
     allow(
       params,
       'mode line_items customer customer_email customer_creation client_reference_id metadata success_url cancel_url subscription_data payment_intent_data allow_promotion_codes billing_address_collection payment_method_types expires_at locale currency',
@@ -1426,7 +1430,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
   }
 
   /** An invoice item from `invoiceItems.create` params; `proration` marks one this server prorates itself. */
-  function createInvoiceItem(params: Params, proration?: { price: Price; quantity: number }): InvoiceItem {
+  function createInvoiceItem(params: StripeParams, proration?: { price: Price; quantity: number }): InvoiceItem {
     allow(
       params,
       'customer amount currency description metadata invoice subscription price_data pricing quantity period discountable unit_amount_decimal',
@@ -1862,7 +1866,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
     return { subscription, invoice };
   }
 
-  function subscriptionItemsFromParams(params: Params): { price: Price; quantity: number; metadata: Metadata }[] {
+  function subscriptionItemsFromParams(params: StripeParams): { price: Price; quantity: number; metadata: Metadata }[] {
     const items = arrOfObjects(params, 'items');
     if (items.length === 0) throw missingParam('items');
     const result = items.map((item, index) => {
@@ -1892,7 +1896,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
     return result;
   }
 
-  function createSubscription(params: Params): Subscription {
+  function createSubscription(params: StripeParams): Subscription {
     allow(
       params,
       'customer items metadata trial_period_days collection_method days_until_due payment_behavior default_payment_method description cancel_at_period_end proration_behavior off_session',
@@ -1965,7 +1969,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
     return created;
   }
 
-  function updateSubscription(subscription: Subscription, params: Params): Subscription {
+  function updateSubscription(subscription: Subscription, params: StripeParams): Subscription {
     allow(
       params,
       'items metadata proration_behavior cancel_at_period_end cancel_at description default_payment_method payment_behavior cancellation_details collection_method days_until_due off_session',
@@ -2139,8 +2143,8 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
   // HTTP routing
 
   interface Call {
-    params: Params;
-    query: Params;
+    params: StripeParams;
+    query: StripeParams;
     ids: string[];
     expand: string[];
   }
@@ -2151,7 +2155,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
   };
   const one = <T extends StripeObject>(value: T, call: Call) => ({ body: render(value, call.expand) });
   const getId = (call: Call) => call.ids[0] ?? '';
-  const filterBy = (query: Params, names: string) => allow(query, `limit starting_after ending_before ${names}`);
+  const filterBy = (query: StripeParams, names: string) => allow(query, `limit starting_after ending_before ${names}`);
 
   // Customers
   route('POST', '/v1/customers', (call) => one(createCustomer(call.params), call));
@@ -2585,7 +2589,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
     const idempotencyKey = request.headers['idempotency-key'] as string | undefined;
     const stripeVersion = request.headers['stripe-version'] as string | undefined;
     const query = parseStripeForm(url.search.slice(1));
-    let body: Params = {};
+    let body: StripeParams = {};
     const record: StripeRequestRecord = {
       method,
       path: url.pathname,
