@@ -109,3 +109,10 @@ export {
 } from './usage/usage-counter-store.js';
 export { type FlushReport, type FlushUsageOptions, flushUsage, usageFlushJob } from './usage/usage-flusher.js';
 export { tollgateVersion } from './version.js';
+export { deliverDueWebhooks, webhookDeliveryJob } from './webhooks/webhook-delivery.js';
+export {
+  enqueueTeamEvent,
+  type WebhookEventType,
+  webhookEventTypes,
+} from './webhooks/webhook-events.js';
+export { verifyWebhookSignature } from './webhooks/webhook-signature.js';

@@ -81,6 +81,8 @@ Settings (environment variables; see docs/configuration.md):
   TOLLGATE_APPLE_ISSUER      (https://appleid.apple.com)
   TOLLGATE_SSO_PRIVATE_ISSUERS  allow team SSO issuers on private or
                              loopback addresses (false)
+  TOLLGATE_WEBHOOKS_ALLOW_PRIVATE  allow webhook endpoints on private
+                             or loopback addresses (false)
   TOLLGATE_ONLY              same as --only
   TOLLGATE_DEMO              same as --demo
   TOLLGATE_DEMO_NEW_KEY      same as --demo-new-key`;

@@ -37,6 +37,7 @@ import {
   type TollgateConfig,
   type UsageCounterStore,
   usageFlushJob,
+  webhookDeliveryJob,
   workerHeartbeatJob,
 } from '@tollgate/services';
 
@@ -202,6 +203,12 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
         jobs: [
           workerHeartbeatJob(backends.database),
           ...(usageStore ? [usageFlushJob({ store: usageStore, database: backends.database, logger })] : []),
+          webhookDeliveryJob({
+            database: backends.database,
+            keyring: backends.keyring,
+            logger,
+            allowPrivate: config.webhooksAllowPrivate,
+          }),
         ],
         logger: logger.child({ component: 'worker' }),
       });

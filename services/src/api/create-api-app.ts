@@ -39,6 +39,7 @@ import type { Database } from '../storage/database.js';
 import { teamRoutes } from '../teams/team-routes.js';
 import { usageRoutes } from '../usage/usage-routes.js';
 import { tollgateVersion } from '../version.js';
+import { webhookRoutes } from '../webhooks/webhook-routes.js';
 
 export interface ApiAppOptions {
   config: Pick<TollgateConfig, 'bodyLimitBytes' | 'trustProxy' | 'metricsToken'> & {
@@ -47,6 +48,8 @@ export interface ApiAppOptions {
     loginProviders?: LoginProvidersConfig | undefined;
     /** Allow team SSO issuers on private and loopback addresses. */
     ssoPrivateIssuers?: boolean | undefined;
+    /** Allow webhook endpoints on private and loopback addresses (TOLLGATE_WEBHOOKS_ALLOW_PRIVATE). */
+    webhooksAllowPrivate?: boolean | undefined;
   };
   database: Database;
   counters: CounterStore;
@@ -161,6 +164,12 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       logger,
     }) as Route[]),
     ...(usageRoutes({ database: options.database, signingKey }) as Route[]),
+    ...(webhookRoutes({
+      database: options.database,
+      signingKey,
+      keyring: options.keyring,
+      allowPrivate: options.config.webhooksAllowPrivate ?? false,
+    }) as Route[]),
     ...(planRoutes({ database: options.database, signingKey }) as Route[]),
   ];
   let openApiDocument: Record<string, unknown> | undefined;

@@ -63,6 +63,8 @@ export interface TollgateConfig {
   loginProviders: LoginProvidersConfig;
   /** Team SSO issuers may be on private or loopback addresses (an identity provider inside the network). */
   ssoPrivateIssuers: boolean;
+  /** Webhook endpoints may be on private or loopback addresses (receivers inside the network, tests). */
+  webhooksAllowPrivate: boolean;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -231,6 +233,7 @@ export const configSchema = z
       })
       .optional(),
     TOLLGATE_SSO_PRIVATE_ISSUERS: boolean.default(false),
+    TOLLGATE_WEBHOOKS_ALLOW_PRIVATE: boolean.default(false),
     TOLLGATE_GITHUB_CLIENT_ID: z.string().min(1).optional(),
     TOLLGATE_GITHUB_CLIENT_SECRET: z.string().min(1).optional(),
     TOLLGATE_GITHUB_URL: urlWithProtocols(['http:', 'https:'], 'http(s)').default('https://github.com'),
@@ -362,6 +365,7 @@ export function loadConfig(env: Env): TollgateConfig {
     publicUrl: env_.TOLLGATE_PUBLIC_URL?.replace(/\/+$/, ''),
     loginProviders: loginProvidersFrom(env_),
     ssoPrivateIssuers: env_.TOLLGATE_SSO_PRIVATE_ISSUERS,
+    webhooksAllowPrivate: env_.TOLLGATE_WEBHOOKS_ALLOW_PRIVATE,
   };
 }
 

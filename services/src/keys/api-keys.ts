@@ -1,5 +1,6 @@
 import { createHash, randomInt } from 'node:crypto';
 import type { Queryable } from '../storage/database.js';
+import { enqueueTeamEvent } from '../webhooks/webhook-events.js';
 
 /**
  * API keys look like `tg_live_<id>_<secret>` (`tg_test_` in test mode): the id finds the row, the
@@ -257,6 +258,16 @@ export async function rotateApiKey(
   const row = result.rows[0];
   if (!row) return undefined;
   const summary = (await findApiKey(tx, { teamId: input.teamId, keyId: existing.id })) as ApiKeySummary;
+  // In this transaction, so the event exists exactly when the rotation does; never the secret.
+  await enqueueTeamEvent(tx, {
+    teamId: input.teamId,
+    type: 'key.rotated',
+    data: {
+      key: { id: summary.id, prefix: summary.prefix, name: summary.name, mode: summary.mode },
+      rotated_at: summary.rotatedAt?.toISOString() ?? null,
+      previous_secret_expires_at: summary.previousSecretExpiresAt?.toISOString() ?? null,
+    },
+  });
   return { key: `tg_${row.mode}_${row.lookup_id}_${secret}`, summary, lookupId: row.lookup_id };
 }
 

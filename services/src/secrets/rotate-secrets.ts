@@ -2,6 +2,7 @@ import { appendAuditEntry, userLabel } from '../audit/index.js';
 import { identityTokensContext, ssoClientSecretContext } from '../identity/oauth/oauth-store.js';
 import { smsPhoneContext, totpSeedContext } from '../identity/two-factor-store.js';
 import type { Database } from '../storage/database.js';
+import { webhookSecretContext } from '../webhooks/webhook-store.js';
 import type { MasterKeyring } from './master-keyring.js';
 
 /**
@@ -18,6 +19,7 @@ export const sealedColumns = [
   { table: 'user_two_factor', column: 'sms_phone_sealed', idColumn: 'user_id', context: smsPhoneContext },
   { table: 'user_identities', column: 'tokens_sealed', idColumn: 'id', context: identityTokensContext },
   { table: 'team_sso', column: 'client_secret_sealed', idColumn: 'team_id', context: ssoClientSecretContext },
+  { table: 'webhook_endpoints', column: 'secret_sealed', idColumn: 'id', context: webhookSecretContext },
 ] as const;
 
 export interface RotationReport {

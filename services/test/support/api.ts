@@ -42,6 +42,8 @@ export async function startTestApi(
     configBus?: ConfigBus;
     /** Key revocations and rotations are announced on it (gateway tests subscribe); none when absent. */
     keyEvents?: KeyEvents;
+    /** Allow webhook endpoints on loopback (the receivers of the webhook tests). */
+    webhooksAllowPrivate?: boolean;
   } = {},
 ): Promise<TestApi> {
   const db = await openTestDatabase();
@@ -56,6 +58,7 @@ export async function startTestApi(
       metricsToken: undefined,
       loginProviders: options.loginProviders,
       ssoPrivateIssuers: options.ssoPrivateIssuers,
+      webhooksAllowPrivate: options.webhooksAllowPrivate,
     },
     database: db.value,
     counters: counters.value,

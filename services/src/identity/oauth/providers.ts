@@ -1,8 +1,9 @@
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import jwt from 'jsonwebtoken';
 import * as oidc from 'openid-client';
 import { TollgateError } from '../../errors/tollgate-error.js';
+import { isPrivateAddress } from '../../http/private-address.js';
 
 /** Where people can log in from besides a password. `sso` is a team's own OpenID provider. */
 export const providerIds = ['github', 'google', 'apple', 'sso'] as const;
@@ -94,28 +95,6 @@ export function checkIssuerUrl(issuer: string, what = 'issuer'): URL {
   return url;
 }
 
-/** Addresses a team's SSO issuer may not point at unless the operator allows it. */
-const privateRanges = new BlockList();
-for (const [network, prefix] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.168.0.0', 16],
-] as const) {
-  privateRanges.addSubnet(network, prefix, 'ipv4');
-}
-for (const [network, prefix] of [
-  ['::1', 128],
-  ['::', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-] as const) {
-  privateRanges.addSubnet(network, prefix, 'ipv6');
-}
-
 /**
  * A team's admin chooses the SSO issuer, and Tollgate fetches it: without this check they could
  * make the server reach addresses inside its own network (SSRF). The issuer's host must resolve to
@@ -130,12 +109,7 @@ export async function assertPublicIssuer(issuer: URL): Promise<void> {
   } catch {
     throw new TollgateError('validation_failed', `issuer: the host ${host} does not resolve`);
   }
-  const blocked = addresses.find((entry) =>
-    privateRanges.check(
-      entry.address.replace(/^::ffff:/, ''),
-      entry.family === 6 && !entry.address.startsWith('::ffff:') ? 'ipv6' : 'ipv4',
-    ),
-  );
+  const blocked = addresses.find((entry) => isPrivateAddress(entry.address));
   if (blocked) {
     throw new TollgateError('validation_failed', `issuer: ${host} is a private or loopback address`, {
       hint: 'an operator can allow private issuers with TOLLGATE_SSO_PRIVATE_ISSUERS=true',
