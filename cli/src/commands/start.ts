@@ -83,6 +83,11 @@ Settings (environment variables; see docs/configuration.md):
                              loopback addresses (false)
   TOLLGATE_WEBHOOKS_ALLOW_PRIVATE  allow webhook endpoints on private
                              or loopback addresses (false)
+  STRIPE_SECRET_KEY          sk_test_/sk_live_/rk_ key: billing through
+                             Stripe (unset: no Stripe)
+  STRIPE_WEBHOOK_SECRET      whsec_... signing secret of the webhook
+                             endpoint (set with STRIPE_SECRET_KEY)
+  STRIPE_API_BASE            Stripe API URL (https://api.stripe.com)
   TOLLGATE_ONLY              same as --only
   TOLLGATE_DEMO              same as --demo
   TOLLGATE_DEMO_NEW_KEY      same as --demo-new-key`;

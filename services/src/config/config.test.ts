@@ -157,4 +157,47 @@ describe('loadConfig', () => {
     expect(token.message).toBe('TWILIO_AUTH_TOKEN must be the auth token of the Twilio account');
     expect(token.message).not.toContain('short-secret');
   });
+  it('turns Stripe on only with both the secret key and the webhook secret, and points the SDK at STRIPE_API_BASE', () => {
+    const stripe = {
+      STRIPE_SECRET_KEY: `sk_test_${'a1'.repeat(12)}`,
+      STRIPE_WEBHOOK_SECRET: `whsec_${'b2'.repeat(16)}`,
+    };
+    expect(loadConfig({}).stripe).toBeUndefined();
+    expect(loadConfig(stripe).stripe).toEqual({
+      secretKey: stripe.STRIPE_SECRET_KEY,
+      webhookSecret: stripe.STRIPE_WEBHOOK_SECRET,
+      apiBase: undefined,
+    });
+    expect(loadConfig({ ...stripe, STRIPE_API_BASE: 'http://127.0.0.1:12111/' }).stripe?.apiBase).toBe(
+      'http://127.0.0.1:12111',
+    );
+    expect(loadConfig({ ...stripe, STRIPE_SECRET_KEY: `rk_live_${'c3'.repeat(12)}` }).stripe).toBeDefined();
+  });
+
+  it('refuses half the Stripe settings or a malformed one, naming the variable and never echoing a secret', () => {
+    const secretKey = `sk_live_${'a1'.repeat(12)}`;
+    expect(configError({ STRIPE_SECRET_KEY: secretKey }).message).toBe(
+      'STRIPE_WEBHOOK_SECRET must be set too: Stripe needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET (or neither, for manual billing)',
+    );
+    expect(configError({ STRIPE_WEBHOOK_SECRET: `whsec_${'b2'.repeat(16)}` }).message).toMatch(
+      /^STRIPE_SECRET_KEY must be set too/,
+    );
+    const wrongKey = configError({
+      STRIPE_SECRET_KEY: 'pk_test_publishable123456',
+      STRIPE_WEBHOOK_SECRET: 'whsec_x1234567',
+    });
+    expect(wrongKey.message).toBe(
+      'STRIPE_SECRET_KEY must be a Stripe secret key (sk_test_..., sk_live_...) or restricted key (rk_...)',
+    );
+    expect(wrongKey.details).toEqual({ variable: 'STRIPE_SECRET_KEY' });
+    const wrongSecret = configError({ STRIPE_SECRET_KEY: secretKey, STRIPE_WEBHOOK_SECRET: 'secret-1234567' });
+    expect(wrongSecret.message).toBe("STRIPE_WEBHOOK_SECRET must be the webhook endpoint's signing secret (whsec_...)");
+    expect(wrongSecret.message).not.toContain('secret-1234567');
+    expect(configError({ STRIPE_API_BASE: 'ftp://stripe.local' }).message).toMatch(
+      /^STRIPE_API_BASE must be a http\(s\) URL/,
+    );
+    expect(configError({ STRIPE_API_BASE: 'http://127.0.0.1:12111/v1' }).message).toMatch(
+      /^STRIPE_API_BASE must be a base URL with no path/,
+    );
+  });
 });

@@ -65,6 +65,17 @@ export interface TollgateConfig {
   ssoPrivateIssuers: boolean;
   /** Webhook endpoints may be on private or loopback addresses (receivers inside the network, tests). */
   webhooksAllowPrivate: boolean;
+  /** Stripe: on when the secret key and the webhook signing secret are set; billing is manual without it. */
+  stripe: StripeConfig | undefined;
+}
+
+export interface StripeConfig {
+  /** `sk_test_...`, `sk_live_...` or a restricted `rk_...` key. */
+  secretKey: string;
+  /** The webhook endpoint's signing secret, `whsec_...`. */
+  webhookSecret: string;
+  /** Where the SDK sends requests instead of api.stripe.com (a proxy, or the local Stripe of the tests). */
+  apiBase: string | undefined;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -83,6 +94,8 @@ const secretVariables = new Set([
   'TOLLGATE_GOOGLE_CLIENT_SECRET',
   'TOLLGATE_APPLE_CLIENT_SECRET',
   'TOLLGATE_APPLE_PRIVATE_KEY',
+  'STRIPE_SECRET_KEY',
+  'STRIPE_WEBHOOK_SECRET',
 ]);
 
 const port = z
@@ -253,6 +266,28 @@ export const configSchema = z
       .optional(),
     TOLLGATE_APPLE_CLIENT_SECRET: z.string().min(1).optional(),
     TOLLGATE_APPLE_ISSUER: urlWithProtocols(['http:', 'https:'], 'http(s)').default('https://appleid.apple.com'),
+    STRIPE_SECRET_KEY: z
+      .string()
+      .regex(
+        /^(sk_test_|sk_live_|rk_test_|rk_live_)[A-Za-z0-9_]{8,}$/,
+        'must be a Stripe secret key (sk_test_..., sk_live_...) or restricted key (rk_...)',
+      )
+      .optional(),
+    STRIPE_WEBHOOK_SECRET: z
+      .string()
+      .regex(/^whsec_[A-Za-z0-9+/=_-]{8,}$/, "must be the webhook endpoint's signing secret (whsec_...)")
+      .optional(),
+    // The SDK takes a host, a port and a protocol: a path would be silently dropped.
+    STRIPE_API_BASE: urlWithProtocols(['http:', 'https:'], 'http(s)')
+      .refine((value) => {
+        try {
+          const url = new URL(value);
+          return url.pathname === '/' && url.search === '' && url.username === '';
+        } catch {
+          return true;
+        }
+      }, 'must be a base URL with no path, query or credentials, like https://host:port')
+      .optional(),
   })
   .superRefine((env, ctx) => {
     // Twilio needs all three; a partial set is a typo, not a wish for the .txt fallback.
@@ -290,6 +325,16 @@ export const configSchema = z
           return;
         }
       }
+    }
+    // Stripe needs both: without the signing secret its webhooks could not be verified.
+    if ((env.STRIPE_SECRET_KEY === undefined) !== (env.STRIPE_WEBHOOK_SECRET === undefined)) {
+      const missing = env.STRIPE_SECRET_KEY === undefined ? 'STRIPE_SECRET_KEY' : 'STRIPE_WEBHOOK_SECRET';
+      ctx.addIssue({
+        code: 'custom',
+        path: [missing],
+        message:
+          'must be set too: Stripe needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET (or neither, for manual billing)',
+      });
     }
     if (env.REDIS_URL !== undefined && env.REDIS_CLUSTER_NODES !== undefined) {
       ctx.addIssue({
@@ -366,6 +411,14 @@ export function loadConfig(env: Env): TollgateConfig {
     loginProviders: loginProvidersFrom(env_),
     ssoPrivateIssuers: env_.TOLLGATE_SSO_PRIVATE_ISSUERS,
     webhooksAllowPrivate: env_.TOLLGATE_WEBHOOKS_ALLOW_PRIVATE,
+    stripe:
+      env_.STRIPE_SECRET_KEY && env_.STRIPE_WEBHOOK_SECRET
+        ? {
+            secretKey: env_.STRIPE_SECRET_KEY,
+            webhookSecret: env_.STRIPE_WEBHOOK_SECRET,
+            apiBase: env_.STRIPE_API_BASE?.replace(/\/+$/, ''),
+          }
+        : undefined,
   };
 }
 
