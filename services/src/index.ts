@@ -25,6 +25,16 @@ export {
   type RedisConfigBusOptions,
 } from './apis/config-bus.js';
 export * from './audit/index.js';
+export { createStripeClient, idempotencyKey, type StripeClient } from './billing/stripe-client.js';
+export {
+  createStripeEventHandlers,
+  newerStripeEventProcessed,
+  processStripeEvents,
+  type StripeEventContext,
+  type StripeEventHandler,
+  type StripeEventHandlers,
+  stripeEventJob,
+} from './billing/stripe-webhooks.js';
 export {
   type CounterConfig,
   configVariables,

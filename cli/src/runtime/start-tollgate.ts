@@ -20,6 +20,7 @@ import {
   bootstrapFirstOperator,
   createApiApp,
   createMetricsRegistry,
+  createStripeEventHandlers,
   type DemoSetup,
   flushUsage,
   isTollgateError,
@@ -34,6 +35,7 @@ import {
   setUpDemo,
   startEchoUpstream,
   startJobRunner,
+  stripeEventJob,
   type TollgateConfig,
   type UsageCounterStore,
   usageFlushJob,
@@ -209,6 +211,11 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
             logger,
             allowPrivate: config.webhooksAllowPrivate,
           }),
+          // Stripe events stored by POST /v1/stripe/webhook. No handlers are registered yet: they arrive with
+          // subscriptions and invoices; until then every event is marked `ignored`.
+          ...(config.stripe
+            ? [stripeEventJob({ database: backends.database, handlers: createStripeEventHandlers(), logger })]
+            : []),
         ],
         logger: logger.child({ component: 'worker' }),
       });

@@ -6,7 +6,8 @@ import { apiRoutes } from '../apis/api-routes.js';
 import type { ConfigBus } from '../apis/config-bus.js';
 import { pluginRoutes } from '../apis/plugin-routes.js';
 import { auditRoutes } from '../audit/audit-routes.js';
-import type { TollgateConfig } from '../config/config.js';
+import { stripeWebhookRoutes } from '../billing/stripe-webhooks.js';
+import type { StripeConfig, TollgateConfig } from '../config/config.js';
 import type { CounterStore } from '../counters/counter-store.js';
 import { healthRoutes } from '../health/health-routes.js';
 import { accessLog } from '../http/access-log.js';
@@ -50,6 +51,8 @@ export interface ApiAppOptions {
     ssoPrivateIssuers?: boolean | undefined;
     /** Allow webhook endpoints on private and loopback addresses (TOLLGATE_WEBHOOKS_ALLOW_PRIVATE). */
     webhooksAllowPrivate?: boolean | undefined;
+    /** Stripe's webhook signing secret; without it POST /v1/stripe/webhook answers stripe_not_configured. */
+    stripe?: Pick<StripeConfig, 'webhookSecret'> | undefined;
   };
   database: Database;
   counters: CounterStore;
@@ -171,6 +174,11 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       allowPrivate: options.config.webhooksAllowPrivate ?? false,
     }) as Route[]),
     ...(planRoutes({ database: options.database, signingKey }) as Route[]),
+    ...stripeWebhookRoutes({
+      database: options.database,
+      webhookSecret: options.config.stripe?.webhookSecret,
+      logger,
+    }),
   ];
   let openApiDocument: Record<string, unknown> | undefined;
   routes.push(

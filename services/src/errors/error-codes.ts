@@ -152,6 +152,14 @@ export const errorStatus = {
   // is more than 30 days old (its key may be forgotten, so it could be counted twice) or ahead of time.
   idempotency_conflict: 409,
   usage_event_out_of_range: 400,
+
+  // Incoming Stripe webhooks (services/src/billing/stripe-webhooks.ts, POST /v1/stripe/webhook). The
+  // Stripe-Signature header is missing or does not match the raw body under STRIPE_WEBHOOK_SECRET;
+  // the signature is good but its timestamp is more than 5 minutes from our clock, either way (a
+  // replayed or held-back request); Stripe is not configured on this installation.
+  invalid_signature: 400,
+  stale_webhook: 400,
+  stripe_not_configured: 404,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;

@@ -44,6 +44,8 @@ export async function startTestApi(
     keyEvents?: KeyEvents;
     /** Allow webhook endpoints on loopback (the receivers of the webhook tests). */
     webhooksAllowPrivate?: boolean;
+    /** STRIPE_WEBHOOK_SECRET: POST /v1/stripe/webhook verifies with it; answers stripe_not_configured without. */
+    stripeWebhookSecret?: string;
   } = {},
 ): Promise<TestApi> {
   const db = await openTestDatabase();
@@ -59,6 +61,7 @@ export async function startTestApi(
       loginProviders: options.loginProviders,
       ssoPrivateIssuers: options.ssoPrivateIssuers,
       webhooksAllowPrivate: options.webhooksAllowPrivate,
+      stripe: options.stripeWebhookSecret === undefined ? undefined : { webhookSecret: options.stripeWebhookSecret },
     },
     database: db.value,
     counters: counters.value,
