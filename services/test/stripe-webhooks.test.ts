@@ -199,6 +199,24 @@ describe('POST /v1/stripe/webhook', () => {
     expect((await storedEvents()).map((row) => row.id).sort()).toEqual([old.event.id, ahead.event.id].sort());
   });
 
+  it('answers stripe_not_configured on an installation without Stripe settings', async () => {
+    const withoutStripe = await startTestApi();
+    try {
+      const { payload } = await undeliveredEvent('invoice.paid', { id: 'in_n', object: 'invoice' });
+      const response = await fetch(`${withoutStripe.server.url}/v1/stripe/webhook`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'stripe-signature': sign(payload) },
+        body: payload,
+      });
+      expect(response.status).toBe(404);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('stripe_not_configured');
+      const rows = await withoutStripe.database.query('SELECT id FROM stripe_events');
+      expect(rows.rowCount).toBe(0);
+    } finally {
+      await withoutStripe.dispose();
+    }
+  });
+
   it('stores a redelivered event once and processes it once', async () => {
     const event = await stripeServer.sendEvent('invoice.paid', { id: 'in_5', object: 'invoice' });
     expect((await stripeServer.redeliver(event.id)).status).toBe(200);
