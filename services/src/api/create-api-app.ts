@@ -9,6 +9,7 @@ import { auditRoutes } from '../audit/audit-routes.js';
 import { stripeWebhookRoutes } from '../billing/stripe-webhooks.js';
 import type { StripeConfig, TollgateConfig } from '../config/config.js';
 import type { CounterStore } from '../counters/counter-store.js';
+import { creditRoutes } from '../credits/credit-routes.js';
 import { healthRoutes } from '../health/health-routes.js';
 import { accessLog } from '../http/access-log.js';
 import { errorHandler } from '../http/error-handler.js';
@@ -174,6 +175,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       allowPrivate: options.config.webhooksAllowPrivate ?? false,
     }) as Route[]),
     ...(planRoutes({ database: options.database, signingKey }) as Route[]),
+    ...(creditRoutes({ database: options.database, signingKey }) as Route[]),
     ...stripeWebhookRoutes({
       database: options.database,
       webhookSecret: options.config.stripe?.webhookSecret,

@@ -33,6 +33,7 @@ export type TeamPermission = keyof typeof teamPermissions;
 export const operatorPermissions = {
   'apis:manage': 'register, change and delete the APIs the gateway serves',
   'plans:manage': 'create, change, archive and seed the plans of the catalog',
+  'credits:manage': 'create and archive credit packs, grant credits to a team',
   'plugins:review': 'review and approve marketplace plugins',
   'billing:operate': 'close billing periods, mark invoices paid, set exchange rates, reconcile with Stripe',
   'users:manage': 'see and manage every account',
