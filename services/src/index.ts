@@ -1,3 +1,4 @@
+export { evaluateAllAlerts, evaluateTeamAlerts, usageAlertJob } from './alerts/alert-evaluation.js';
 export { type ApiApp, type ApiAppOptions, createApiApp } from './api/create-api-app.js';
 export type { ApiDefinition } from './apis/api-definition.js';
 export {

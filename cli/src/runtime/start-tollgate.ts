@@ -38,6 +38,7 @@ import {
   stripeEventJob,
   type TollgateConfig,
   type UsageCounterStore,
+  usageAlertJob,
   usageFlushJob,
   webhookDeliveryJob,
   workerHeartbeatJob,
@@ -205,6 +206,8 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
         jobs: [
           workerHeartbeatJob(backends.database),
           ...(usageStore ? [usageFlushJob({ store: usageStore, database: backends.database, logger })] : []),
+          // Usage alerts read the rollups the flusher writes: they trail usage by up to a minute plus a flush.
+          usageAlertJob({ database: backends.database, mailer: backends.mailer, logger }),
           webhookDeliveryJob({
             database: backends.database,
             keyring: backends.keyring,

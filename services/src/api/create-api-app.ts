@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
+import { alertRoutes } from '../alerts/alert-routes.js';
 import { apiRoutes } from '../apis/api-routes.js';
 import type { ConfigBus } from '../apis/config-bus.js';
 import { pluginRoutes } from '../apis/plugin-routes.js';
@@ -168,6 +169,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       logger,
     }) as Route[]),
     ...(usageRoutes({ database: options.database, signingKey }) as Route[]),
+    ...(alertRoutes({ database: options.database, signingKey }) as Route[]),
     ...(webhookRoutes({
       database: options.database,
       signingKey,

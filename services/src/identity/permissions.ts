@@ -19,6 +19,7 @@ export const teamPermissions = {
   'keys:read': "list the team's API keys (never their secrets)",
   'keys:write': 'create, rotate and revoke API keys',
   'usage:read': "read the team's metered usage",
+  'alerts:write': "set and clear the team's usage alert thresholds",
   'billing:read': 'see subscriptions, invoices, credits and payment state',
   'billing:write': 'subscribe, change or cancel plans, buy credits, manage payment methods',
   'webhooks:read': 'list webhook endpoints and deliveries',
