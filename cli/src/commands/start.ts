@@ -83,6 +83,8 @@ Settings (environment variables; see docs/configuration.md):
                              loopback addresses (false)
   TOLLGATE_WEBHOOKS_ALLOW_PRIVATE  allow webhook endpoints on private
                              or loopback addresses (false)
+  TOLLGATE_BASE_CURRENCY     reporting currency exchange rates
+                             convert into: USD, EUR or GBP (USD)
   STRIPE_SECRET_KEY          sk_test_/sk_live_/rk_ key: billing through
                              Stripe (unset: no Stripe)
   STRIPE_WEBHOOK_SECRET      whsec_... signing secret of the webhook

@@ -7,6 +7,8 @@ import { apiRoutes } from '../apis/api-routes.js';
 import type { ConfigBus } from '../apis/config-bus.js';
 import { pluginRoutes } from '../apis/plugin-routes.js';
 import { auditRoutes } from '../audit/audit-routes.js';
+import { exchangeRateRoutes } from '../billing/exchange-rate-routes.js';
+import type { Currency } from '../billing/pricing-schema.js';
 import { stripeWebhookRoutes } from '../billing/stripe-webhooks.js';
 import type { StripeConfig, TollgateConfig } from '../config/config.js';
 import type { CounterStore } from '../counters/counter-store.js';
@@ -55,6 +57,8 @@ export interface ApiAppOptions {
     webhooksAllowPrivate?: boolean | undefined;
     /** Stripe's webhook signing secret; without it POST /v1/stripe/webhook answers stripe_not_configured. */
     stripe?: Pick<StripeConfig, 'webhookSecret'> | undefined;
+    /** TOLLGATE_BASE_CURRENCY: exchange rates convert into it; USD when absent. */
+    baseCurrency?: Currency | undefined;
   };
   database: Database;
   counters: CounterStore;
@@ -170,6 +174,11 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
     }) as Route[]),
     ...(usageRoutes({ database: options.database, signingKey }) as Route[]),
     ...(alertRoutes({ database: options.database, signingKey }) as Route[]),
+    ...(exchangeRateRoutes({
+      database: options.database,
+      signingKey,
+      baseCurrency: options.config.baseCurrency ?? 'USD',
+    }) as Route[]),
     ...(webhookRoutes({
       database: options.database,
       signingKey,

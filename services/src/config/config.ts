@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type Currency, currencySchema } from '../billing/pricing-schema.js';
 import { TollgateError } from '../errors/tollgate-error.js';
 import type { LoginProvidersConfig } from '../identity/oauth/providers.js';
 
@@ -59,6 +60,8 @@ export interface TollgateConfig {
   publicUrl: string | undefined;
   /** Share of gateway calls written to the access log (0 to 1); 5xx answers are always written. */
   accessLogSample: number;
+  /** The operator's reporting currency (TOLLGATE_BASE_CURRENCY): exchange rates convert into it. */
+  baseCurrency: Currency;
   /** Logging in with GitHub, Google and Apple: each is on when its client id and secret are set. */
   loginProviders: LoginProvidersConfig;
   /** Team SSO issuers may be on private or loopback addresses (an identity provider inside the network). */
@@ -249,6 +252,9 @@ export const configSchema = z
     TOLLGATE_WEBHOOKS_ALLOW_PRIVATE: boolean.default(false),
     TOLLGATE_GITHUB_CLIENT_ID: z.string().min(1).optional(),
     TOLLGATE_GITHUB_CLIENT_SECRET: z.string().min(1).optional(),
+    TOLLGATE_BASE_CURRENCY: z
+      .enum(currencySchema.options, { error: `must be one of ${currencySchema.options.join(', ')}` })
+      .default('USD'),
     TOLLGATE_GITHUB_URL: urlWithProtocols(['http:', 'https:'], 'http(s)').default('https://github.com'),
     TOLLGATE_GITHUB_API_URL: urlWithProtocols(['http:', 'https:'], 'http(s)').default('https://api.github.com'),
     TOLLGATE_GOOGLE_CLIENT_ID: z.string().min(1).optional(),
@@ -419,6 +425,7 @@ export function loadConfig(env: Env): TollgateConfig {
             apiBase: env_.STRIPE_API_BASE?.replace(/\/+$/, ''),
           }
         : undefined,
+    baseCurrency: env_.TOLLGATE_BASE_CURRENCY,
   };
 }
 
