@@ -21,12 +21,12 @@ async function token(installationRole: 'admin' | 'member'): Promise<string> {
   return ((await response.json()) as { access_token: string }).access_token;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
 async function call(
   bearer: string | undefined,
   method: string,
   path: string,
   body?: unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
 ): Promise<{ status: number; body: any }> {
   const response = await fetch(`${testApi.server.url}${path}`, {
     method,
