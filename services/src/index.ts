@@ -26,6 +26,13 @@ export {
   type RedisConfigBusOptions,
 } from './apis/config-bus.js';
 export * from './audit/index.js';
+export {
+  type BillingProvider,
+  createManualBillingProvider,
+  type ProviderSubscriptionState,
+  type SubscriptionStatus,
+} from './billing/billing-provider.js';
+export { createStripeBillingProvider } from './billing/stripe-billing-provider.js';
 export { createStripeClient, idempotencyKey, type StripeClient } from './billing/stripe-client.js';
 export {
   createStripeEventHandlers,
@@ -36,6 +43,20 @@ export {
   type StripeEventHandlers,
   stripeEventJob,
 } from './billing/stripe-webhooks.js';
+export { registerSubscriptionStripeHandlers } from './billing/subscription-stripe-events.js';
+export {
+  cancelSubscription,
+  changeSubscriptionPlan,
+  getSubscription,
+  markSubscriptionPastDue,
+  recordSubscriptionPayment,
+  resumeSubscription,
+  runSubscriptionLifecycle,
+  type Subscription,
+  type SubscriptionServiceOptions,
+  subscribe,
+  subscriptionLifecycleJob,
+} from './billing/subscriptions.js';
 export {
   type CounterConfig,
   configVariables,
@@ -97,6 +118,13 @@ export { createLogger, type Logger, redactUrl } from './logging/logger.js';
 export { billingPeriod } from './plans/billing-period.js';
 export { loadQuotaStatus, type QuotaStatus } from './plans/quota-status.js';
 export { loadTeamPolicy, type TeamPolicy } from './plans/team-policy.js';
+export {
+  createMemoryTeamPolicyEvents,
+  openTeamPolicyEvents,
+  type TeamPolicyEvent,
+  type TeamPolicyEvents,
+  teamPolicyEventsChannelFor,
+} from './plans/team-policy-events.js';
 export { createKeyring, type MasterKeyring, parseMasterKey, resolveMasterKeyring } from './secrets/master-keyring.js';
 export type { Database, DatabaseDriver, Queryable, QueryResult } from './storage/database.js';
 export { loadMigrations, type Migration, type MigrationReport, runMigrations } from './storage/migrate.js';

@@ -90,6 +90,8 @@ Settings (environment variables; see docs/configuration.md):
   STRIPE_WEBHOOK_SECRET      whsec_... signing secret of the webhook
                              endpoint (set with STRIPE_SECRET_KEY)
   STRIPE_API_BASE            Stripe API URL (https://api.stripe.com)
+  TOLLGATE_BILLING_GRACE_DAYS  days a past_due subscription is still
+                             served before the gateway answers 402 (7)
   TOLLGATE_ONLY              same as --only
   TOLLGATE_DEMO              same as --demo
   TOLLGATE_DEMO_NEW_KEY      same as --demo-new-key`;

@@ -11,6 +11,7 @@ import {
   liveRouting,
   openLimiter,
   type RoutingSource,
+  type TeamPolicyCache,
   type UsageRecorder,
 } from '@tollgate/gateway';
 import {
@@ -20,6 +21,7 @@ import {
   bootstrapFirstOperator,
   createApiApp,
   createMetricsRegistry,
+  createStripeBillingProvider,
   createStripeEventHandlers,
   type DemoSetup,
   flushUsage,
@@ -32,10 +34,12 @@ import {
   openBackends,
   openUsageCounterStore,
   type RunningServer,
+  registerSubscriptionStripeHandlers,
   setUpDemo,
   startEchoUpstream,
   startJobRunner,
   stripeEventJob,
+  subscriptionLifecycleJob,
   type TollgateConfig,
   type UsageCounterStore,
   usageAlertJob,
@@ -95,6 +99,7 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
   let routing: RoutingSource | undefined;
   let keyVerifier: KeyVerifier | undefined;
   let limiters: Limiter[] = [];
+  let policies: TeamPolicyCache | undefined;
   let gateway: GatewayApp | undefined;
   let demo: (DemoSetup & { upstreamUrl: string }) | undefined;
   let echoUpstream: RunningServer | undefined;
@@ -106,6 +111,7 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
     await echoUpstream?.close(config.shutdownTimeoutMs);
     await routing?.close();
     await keyVerifier?.close();
+    policies?.close();
     await Promise.allSettled(limiters.map((limiter) => limiter.close()));
     limiters = [];
     await usageRecorder?.close();
@@ -118,6 +124,17 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
     }
     await usageStore?.close();
     await backends.close();
+  };
+
+  /** What the worker does with each Stripe event type. */
+  const stripeHandlers = (stripe: NonNullable<TollgateConfig['stripe']>) => {
+    const handlers = createStripeEventHandlers();
+    registerSubscriptionStripeHandlers(handlers, {
+      provider: createStripeBillingProvider(stripe),
+      graceDays: config.billingGraceDays,
+      teamPolicyEvents: backends.teamPolicyEvents,
+    });
+    return handlers;
   };
 
   const serve = async (handler: RequestListener, port: number, portSetting: string): Promise<string> => {
@@ -142,6 +159,7 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
         refreshTokens: backends.refreshTokens,
         configBus: backends.configBus,
         keyEvents: backends.keyEvents,
+        teamPolicyEvents: backends.teamPolicyEvents,
       });
       apiUrl = await serve(app.callback(), config.apiPort, 'TOLLGATE_API_PORT');
       operator = await bootstrapFirstOperator(backends.database, {
@@ -185,6 +203,11 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
       // For APIs with the fail-open policy while Redis cannot be reached.
       const fallback = createMemoryLimiter();
       limiters = [limiter, fallback];
+      // Subscription changes (a payment lifting a 402) reach the cache at once, not after its TTL.
+      policies = createTeamPolicyCache({
+        load: (teamId) => loadTeamPolicy(backends.database, teamId),
+        events: backends.teamPolicyEvents,
+      });
       gateway = createGatewayApp({
         logger,
         trustProxy: config.trustProxy,
@@ -195,7 +218,7 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
         limits: {
           limiter,
           fallback,
-          policies: createTeamPolicyCache({ load: (teamId) => loadTeamPolicy(backends.database, teamId) }),
+          policies,
         },
         ...(usageRecorder ? { usage: usageRecorder } : {}),
       });
@@ -214,11 +237,15 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
             logger,
             allowPrivate: config.webhooksAllowPrivate,
           }),
-          // Stripe events stored by POST /v1/stripe/webhook. No handlers are registered yet: they arrive with
-          // subscriptions and invoices; until then every event is marked `ignored`.
+          // Stripe events stored by POST /v1/stripe/webhook; types no handler takes are marked `ignored`.
           ...(config.stripe
-            ? [stripeEventJob({ database: backends.database, handlers: createStripeEventHandlers(), logger })]
+            ? [stripeEventJob({ database: backends.database, handlers: stripeHandlers(config.stripe), logger })]
             : []),
+          subscriptionLifecycleJob({
+            database: backends.database,
+            teamPolicyEvents: backends.teamPolicyEvents,
+            logger,
+          }),
         ],
         logger: logger.child({ component: 'worker' }),
       });

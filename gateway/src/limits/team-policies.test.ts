@@ -1,4 +1,4 @@
-import type { TeamPolicy } from '@tollgate/services';
+import { createMemoryTeamPolicyEvents, type TeamPolicy } from '@tollgate/services';
 import { describe, expect, it } from 'vitest';
 import { createTeamPolicyCache } from './team-policies.js';
 
@@ -76,5 +76,35 @@ describe('team policy cache', () => {
     expect(loads).toBe(3);
     await cache.get('a');
     expect(loads).toBe(4);
+  });
+
+  it('forgets a team when its policy changes on the events, and does not keep a load that started before', async () => {
+    const events = createMemoryTeamPolicyEvents();
+    let hour = 1;
+    let release: (() => void) | undefined;
+    const cache = createTeamPolicyCache({
+      load: async (teamId) => {
+        const seen = hour;
+        if (seen === 1) await new Promise<void>((resolve) => (release = resolve));
+        return policy(teamId, seen);
+      },
+      events,
+    });
+    // A load reads the old state, then the change commits and is announced before the load ends.
+    const stale = cache.get('t');
+    hour = 2;
+    await events.publishInvalidation('t');
+    release?.();
+    expect((await stale)?.limits.hour).toBe(1);
+    expect((await cache.get('t'))?.limits.hour).toBe(2);
+    hour = 3;
+    await events.publishInvalidation('other');
+    expect((await cache.get('t'))?.limits.hour).toBe(2);
+    await events.publishInvalidation('t');
+    expect((await cache.get('t'))?.limits.hour).toBe(3);
+    cache.close();
+    hour = 4;
+    await events.publishInvalidation('t');
+    expect((await cache.get('t'))?.limits.hour).toBe(3);
   });
 });

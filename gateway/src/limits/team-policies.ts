@@ -1,4 +1,4 @@
-import { type TeamPolicy, TollgateError } from '@tollgate/services';
+import { type TeamPolicy, type TeamPolicyEvents, TollgateError } from '@tollgate/services';
 
 interface Entry {
   policy: TeamPolicy | undefined;
@@ -11,8 +11,13 @@ export interface TeamPolicyCache {
    * however many calls wait for it.
    */
   get(teamId: string): TeamPolicy | undefined | Promise<TeamPolicy | undefined>;
-  /** Forgets one team, or every team. */
+  /**
+   * Forgets one team, or every team. A load already under way is not kept either: it may have read
+   * the state from before the change that caused the invalidation.
+   */
   invalidate(teamId?: string): void;
+  /** Stops listening to `events`. */
+  close(): void;
 }
 
 /**
@@ -20,19 +25,35 @@ export interface TeamPolicyCache {
  * `ttlMs` (so a plan change or a 402 flag reaches the gateway within that time, or at once when
  * invalidated), loads each team once however many calls wait (single flight), and holds at most
  * `maxEntries` teams (the oldest go first). While the database cannot be read, a team already
- * known keeps its last policy; an unknown one gets 503 `database_unreachable`.
+ * known keeps its last policy; an unknown one gets 503 `database_unreachable`. With `events` (the
+ * control plane's TeamPolicyEvents: Redis pub/sub, or in process when embedded) a team is forgotten
+ * as soon as its subscription changes, so paying for an unpaid subscription lifts the 402 within
+ * about a second; a `resync` (the subscription had a gap) forgets every team.
  */
 export function createTeamPolicyCache(options: {
   load: (teamId: string) => Promise<TeamPolicy | undefined>;
   ttlMs?: number;
   maxEntries?: number;
   now?: () => number;
+  events?: Pick<TeamPolicyEvents, 'subscribe'>;
 }): TeamPolicyCache {
   const ttlMs = options.ttlMs ?? 30_000;
   const maxEntries = options.maxEntries ?? 10_000;
   const now = options.now ?? Date.now;
   const entries = new Map<string, Entry>();
   const loading = new Map<string, Promise<TeamPolicy | undefined>>();
+  const invalidate = (teamId?: string) => {
+    if (teamId === undefined) {
+      entries.clear();
+      loading.clear();
+    } else {
+      entries.delete(teamId);
+      loading.delete(teamId);
+    }
+  };
+  const unsubscribe = options.events?.subscribe((event) =>
+    invalidate(event.type === 'invalidate' ? event.teamId : undefined),
+  );
   return {
     get(teamId) {
       const entry = entries.get(teamId);
@@ -42,6 +63,8 @@ export function createTeamPolicyCache(options: {
         pending = options
           .load(teamId)
           .then((policy) => {
+            // Invalidated while loading: this answer may predate the change; the next call loads again.
+            if (loading.get(teamId) !== pending) return policy;
             entries.delete(teamId);
             if (entries.size >= maxEntries) {
               const oldest = entries.keys().next().value;
@@ -57,14 +80,16 @@ export function createTeamPolicyCache(options: {
               cause: error,
             });
           })
-          .finally(() => loading.delete(teamId));
+          .finally(() => {
+            if (loading.get(teamId) === pending) loading.delete(teamId);
+          });
         loading.set(teamId, pending);
       }
       return pending;
     },
-    invalidate(teamId) {
-      if (teamId === undefined) entries.clear();
-      else entries.delete(teamId);
+    invalidate,
+    close() {
+      unsubscribe?.();
     },
   };
 }

@@ -7,9 +7,12 @@ import { apiRoutes } from '../apis/api-routes.js';
 import type { ConfigBus } from '../apis/config-bus.js';
 import { pluginRoutes } from '../apis/plugin-routes.js';
 import { auditRoutes } from '../audit/audit-routes.js';
+import { type BillingProvider, createManualBillingProvider } from '../billing/billing-provider.js';
 import { exchangeRateRoutes } from '../billing/exchange-rate-routes.js';
 import type { Currency } from '../billing/pricing-schema.js';
+import { createStripeBillingProvider } from '../billing/stripe-billing-provider.js';
 import { stripeWebhookRoutes } from '../billing/stripe-webhooks.js';
+import { subscriptionRoutes } from '../billing/subscription-routes.js';
 import type { StripeConfig, TollgateConfig } from '../config/config.js';
 import type { CounterStore } from '../counters/counter-store.js';
 import { creditRoutes } from '../credits/credit-routes.js';
@@ -37,6 +40,7 @@ import { keyRoutes } from '../keys/key-routes.js';
 import type { Logger } from '../logging/logger.js';
 import type { Mailer } from '../mail/mailer.js';
 import { planRoutes } from '../plans/plan-routes.js';
+import type { TeamPolicyEvents } from '../plans/team-policy-events.js';
 import type { MasterKeyring } from '../secrets/master-keyring.js';
 import { secretsRoutes } from '../secrets/secrets-routes.js';
 import type { SmsSender } from '../sms/sms-sender.js';
@@ -56,7 +60,9 @@ export interface ApiAppOptions {
     /** Allow webhook endpoints on private and loopback addresses (TOLLGATE_WEBHOOKS_ALLOW_PRIVATE). */
     webhooksAllowPrivate?: boolean | undefined;
     /** Stripe's webhook signing secret; without it POST /v1/stripe/webhook answers stripe_not_configured. */
-    stripe?: Pick<StripeConfig, 'webhookSecret'> | undefined;
+    stripe?: (Pick<StripeConfig, 'webhookSecret'> & Partial<Pick<StripeConfig, 'secretKey' | 'apiBase'>>) | undefined;
+    /** TOLLGATE_BILLING_GRACE_DAYS; 7 when absent. */
+    billingGraceDays?: number | undefined;
     /** TOLLGATE_BASE_CURRENCY: exchange rates convert into it; USD when absent. */
     baseCurrency?: Currency | undefined;
   };
@@ -85,6 +91,13 @@ export interface ApiAppOptions {
    * subscribe to. Defaults to an in-process bus nobody listens on (an API without gateways).
    */
   keyEvents?: KeyEvents;
+  /** Where subscription changes invalidate the gateways' team policies: `Backends.teamPolicyEvents`. */
+  teamPolicyEvents?: TeamPolicyEvents | undefined;
+  /**
+   * Who collects subscriptions: Stripe when `config.stripe` has a secret key, else the manual
+   * provider; tests may pass their own.
+   */
+  billingProvider?: BillingProvider;
 }
 
 export interface ApiApp {
@@ -103,6 +116,16 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
   const signingKey = accessTokenSigningKey(options.keyring);
   const auditKey = options.keyring.deriveKey('audit-email-pseudonyms');
   const refreshTokens = options.refreshTokens ?? createPostgresRefreshTokenStore(options.database);
+  const stripeConfig = options.config.stripe;
+  const billingProvider =
+    options.billingProvider ??
+    (stripeConfig?.secretKey
+      ? createStripeBillingProvider({
+          secretKey: stripeConfig.secretKey,
+          webhookSecret: stripeConfig.webhookSecret,
+          apiBase: stripeConfig.apiBase,
+        })
+      : createManualBillingProvider());
   const routes: Route[] = [
     ...healthRoutes(options),
     metricsRoute({ registry, token: options.config.metricsToken }),
@@ -187,6 +210,15 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
     }) as Route[]),
     ...(planRoutes({ database: options.database, signingKey }) as Route[]),
     ...(creditRoutes({ database: options.database, signingKey }) as Route[]),
+    ...(subscriptionRoutes({
+      database: options.database,
+      signingKey,
+      provider: billingProvider,
+      graceDays: options.config.billingGraceDays ?? 7,
+      teamPolicyEvents: options.teamPolicyEvents,
+      logger,
+      returnUrl: options.config.publicUrl,
+    }) as Route[]),
     ...stripeWebhookRoutes({
       database: options.database,
       webhookSecret: options.config.stripe?.webhookSecret,

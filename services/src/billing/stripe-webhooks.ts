@@ -155,6 +155,11 @@ export interface StripeEventContext {
    * the same second cannot be ordered by `created`; re-fetch the object from Stripe when it matters.
    */
   newerEventProcessed(): Promise<boolean>;
+  /**
+   * Runs `callback` once the event's transaction committed (never when the handler fails): for
+   * announcements other processes act on by reading the database, such as a team-policy invalidation.
+   */
+  afterCommit(callback: () => Promise<void> | void): void;
   logger: Logger;
 }
 
@@ -244,9 +249,17 @@ export async function processStripeEvents(options: ProcessStripeEventsOptions): 
   const now = options.now ?? (() => new Date());
   for (;;) {
     if (options.signal?.aborted) return report;
-    const outcome = await options.database.transaction((tx) => processNext(tx, options, now()));
+    const committed: (() => Promise<void> | void)[] = [];
+    const outcome = await options.database.transaction((tx) => processNext(tx, options, now(), committed));
     if (outcome === undefined) return report;
     report[outcome]++;
+    for (const callback of committed) {
+      try {
+        await callback();
+      } catch (error) {
+        options.logger.warn({ err: error }, 'an after-commit step of a Stripe event failed');
+      }
+    }
   }
 }
 
@@ -254,6 +267,7 @@ async function processNext(
   tx: Queryable,
   options: ProcessStripeEventsOptions,
   at: Date,
+  committed: (() => Promise<void> | void)[],
 ): Promise<keyof StripeEventReport | undefined> {
   const row = (
     await tx.query<PendingEvent>(
@@ -275,14 +289,17 @@ async function processNext(
     return 'ignored';
   }
   await tx.query('SAVEPOINT stripe_event_handler');
+  const afterCommit: (() => Promise<void> | void)[] = [];
   try {
     await handler(row.payload, {
       tx,
       logger,
+      afterCommit: (callback) => void afterCommit.push(callback),
       newerEventProcessed: () =>
         newerStripeEventProcessed(tx, { id: row.id, objectId: row.object_id, created: Number(row.created) }),
     });
     await tx.query('RELEASE SAVEPOINT stripe_event_handler');
+    committed.push(...afterCommit);
   } catch (error) {
     await tx.query('ROLLBACK TO SAVEPOINT stripe_event_handler');
     const attempts = row.attempts + 1;

@@ -70,6 +70,8 @@ export interface TollgateConfig {
   webhooksAllowPrivate: boolean;
   /** Stripe: on when the secret key and the webhook signing secret are set; billing is manual without it. */
   stripe: StripeConfig | undefined;
+  /** Days a past_due subscription is still served before the gateway answers 402 (TOLLGATE_BILLING_GRACE_DAYS). */
+  billingGraceDays: number;
 }
 
 export interface StripeConfig {
@@ -272,6 +274,12 @@ export const configSchema = z
       .optional(),
     TOLLGATE_APPLE_CLIENT_SECRET: z.string().min(1).optional(),
     TOLLGATE_APPLE_ISSUER: urlWithProtocols(['http:', 'https:'], 'http(s)').default('https://appleid.apple.com'),
+    TOLLGATE_BILLING_GRACE_DAYS: z
+      .string()
+      .regex(/^\d{1,3}$/, 'must be a whole number of days from 0 to 365')
+      .transform(Number)
+      .refine((value) => value <= 365, 'must be a whole number of days from 0 to 365')
+      .default(7),
     STRIPE_SECRET_KEY: z
       .string()
       .regex(
@@ -426,6 +434,7 @@ export function loadConfig(env: Env): TollgateConfig {
           }
         : undefined,
     baseCurrency: env_.TOLLGATE_BASE_CURRENCY,
+    billingGraceDays: env_.TOLLGATE_BILLING_GRACE_DAYS,
   };
 }
 

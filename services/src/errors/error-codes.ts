@@ -160,6 +160,17 @@ export const errorStatus = {
   invalid_signature: 400,
   stale_webhook: 400,
   stripe_not_configured: 404,
+
+  // Subscriptions (services/src/billing/subscriptions.ts, /v1/teams/:team/subscription). The plan has
+  // no price in that currency and interval; the team pays in another currency, fixed by its first
+  // subscription; it already has a live subscription (change it instead); it has none; it is already
+  // on that plan version; resume without a cancel at the period end to undo.
+  price_not_offered: 400,
+  currency_fixed: 409,
+  subscription_exists: 409,
+  no_subscription: 404,
+  subscription_unchanged: 409,
+  subscription_not_canceling: 409,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;

@@ -7,6 +7,11 @@ import type { RefreshTokenStore } from '../identity/refresh-token-store.js';
 import { type KeyEvents, keyEventsChannelFor, openKeyEvents } from '../keys/key-events.js';
 import type { Logger } from '../logging/logger.js';
 import { createMailer, type Mailer } from '../mail/mailer.js';
+import {
+  openTeamPolicyEvents,
+  type TeamPolicyEvents,
+  teamPolicyEventsChannelFor,
+} from '../plans/team-policy-events.js';
 import { type MasterKeyring, resolveMasterKeyring } from '../secrets/master-keyring.js';
 import { createSmsSender } from '../sms/create-sms-sender.js';
 import type { SmsSender } from '../sms/sms-sender.js';
@@ -30,6 +35,8 @@ export interface Backends {
   sms: SmsSender;
   /** API-key revocations and rotations, control plane to gateways: Redis pub/sub, else in process. */
   keyEvents: KeyEvents;
+  /** Team plan and payment-state changes, control plane to gateways: Redis pub/sub, else in process. */
+  teamPolicyEvents: TeamPolicyEvents;
   close(): Promise<void>;
 }
 
@@ -78,6 +85,13 @@ export async function openBackends(
       logger: options.logger,
       channel: keyEventsChannelFor(keyPrefix),
     });
+    const teamPolicyEvents = await openTeamPolicyEvents(config.counters, {
+      logger: options.logger,
+      channel: teamPolicyEventsChannelFor(keyPrefix),
+    }).catch(async (error: unknown) => {
+      await keyEvents.close();
+      throw error;
+    });
     return {
       database,
       counters: opened,
@@ -88,6 +102,7 @@ export async function openBackends(
       mailer,
       sms,
       keyEvents,
+      teamPolicyEvents,
       async close() {
         await Promise.allSettled([
           opened.close(),
@@ -97,6 +112,7 @@ export async function openBackends(
           mailer.close(),
           sms.close(),
           keyEvents.close(),
+          teamPolicyEvents.close(),
         ]);
       },
     };

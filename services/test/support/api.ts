@@ -6,6 +6,7 @@ import { listen, type RunningServer } from '../../src/http/http-server.js';
 import type { LoginProvidersConfig } from '../../src/identity/oauth/providers.js';
 import type { RefreshTokenStore } from '../../src/identity/refresh-token-store.js';
 import type { KeyEvents } from '../../src/keys/key-events.js';
+import type { TeamPolicyEvents } from '../../src/plans/team-policy-events.js';
 import { createKeyring, type MasterKeyring } from '../../src/secrets/master-keyring.js';
 import type { SmsSender } from '../../src/sms/sms-sender.js';
 import type { Database } from '../../src/storage/database.js';
@@ -46,6 +47,12 @@ export async function startTestApi(
     webhooksAllowPrivate?: boolean;
     /** STRIPE_WEBHOOK_SECRET: POST /v1/stripe/webhook verifies with it; answers stripe_not_configured without. */
     stripeWebhookSecret?: string;
+    /** STRIPE_SECRET_KEY and STRIPE_API_BASE (the local Stripe server): subscriptions go through Stripe. */
+    stripe?: { secretKey: string; apiBase: string };
+    /** Subscription changes invalidate team policies on it (gateway tests subscribe); none when absent. */
+    teamPolicyEvents?: TeamPolicyEvents;
+    /** TOLLGATE_BILLING_GRACE_DAYS; 7 when absent. */
+    billingGraceDays?: number;
   } = {},
 ): Promise<TestApi> {
   const db = await openTestDatabase();
@@ -61,7 +68,11 @@ export async function startTestApi(
       loginProviders: options.loginProviders,
       ssoPrivateIssuers: options.ssoPrivateIssuers,
       webhooksAllowPrivate: options.webhooksAllowPrivate,
-      stripe: options.stripeWebhookSecret === undefined ? undefined : { webhookSecret: options.stripeWebhookSecret },
+      stripe:
+        options.stripeWebhookSecret === undefined
+          ? undefined
+          : { webhookSecret: options.stripeWebhookSecret, ...(options.stripe ?? {}) },
+      billingGraceDays: options.billingGraceDays,
     },
     database: db.value,
     counters: counters.value,
@@ -72,6 +83,7 @@ export async function startTestApi(
     sms: options.sms,
     configBus: options.configBus,
     ...(options.keyEvents ? { keyEvents: options.keyEvents } : {}),
+    teamPolicyEvents: options.teamPolicyEvents,
   });
   const server = await listen(app.callback(), { host: '127.0.0.1', port: 0 });
   return {

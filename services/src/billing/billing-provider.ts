@@ -1,0 +1,146 @@
+import type { BillingInterval } from '../plans/plan-schemas.js';
+import type { Queryable } from '../storage/database.js';
+import type { Currency } from './pricing-schema.js';
+
+/**
+ * Who collects a subscription's money. Small on purpose: what a PayPal implementation would have to
+ * say too. The subscription state machine (subscriptions.ts) owns our rows; a provider only talks to
+ * its service and reports what that service says.
+ */
+export type ProviderName = 'manual' | 'stripe';
+
+export type SubscriptionStatus = 'trialing' | 'active' | 'past_due' | 'canceled' | 'unpaid';
+
+/** What a provider says about one subscription, in our words. */
+export interface ProviderSubscriptionState {
+  /** The provider's id of the subscription; null for the manual provider. */
+  providerSubscriptionId: string | null;
+  providerCustomerId: string | null;
+  status: SubscriptionStatus;
+  currentPeriodStart: Date;
+  currentPeriodEnd: Date;
+  trialEndsAt: Date | null;
+  cancelAtPeriodEnd: boolean;
+  canceledAt: Date | null;
+  /** Our plan version id as the provider carries it (Stripe: subscription metadata), when it does. */
+  planId: string | null;
+  /** minor units, e.g. cents: the recurring fee the provider charges per interval. */
+  amountMinor: number | null;
+}
+
+/** A plan version's price as one subscription would pay it. */
+export interface PricedPlan {
+  planId: string;
+  planSlug: string;
+  planName: string;
+  currency: Currency;
+  interval: BillingInterval;
+  /** minor units, e.g. cents */
+  amountMinor: number;
+  /** 0: no trial. */
+  trialDays: number;
+}
+
+export interface StartSubscriptionInput {
+  teamId: string;
+  teamName: string;
+  /** Our id for this attempt (a checkout row or the subscription row): the idempotency key's id. */
+  attemptId: string;
+  price: PricedPlan;
+  /** Where the provider's hosted page sends the customer back. */
+  returnUrl: string;
+  now: Date;
+}
+
+export type StartSubscriptionResult =
+  /** Live at once (the manual provider; a trial, which needs no card). */
+  | { kind: 'started'; state: ProviderSubscriptionState }
+  /** The customer pays on the provider's page; the subscription starts when the provider says so. */
+  | { kind: 'checkout'; url: string; sessionId: string };
+
+export interface ProviderSubscriptionRef {
+  /** Our subscription id. */
+  id: string;
+  teamId: string;
+  providerSubscriptionId: string | null;
+}
+
+export interface BillingProvider {
+  readonly name: ProviderName;
+  /** The team's customer at the provider, created once (idempotent); null for the manual provider. */
+  ensureCustomer(db: Queryable, team: { id: string; name: string }): Promise<string | null>;
+  startSubscription(db: Queryable, input: StartSubscriptionInput): Promise<StartSubscriptionResult>;
+  /**
+   * Moves a subscription to another price: `now` (an upgrade: the provider prorates the rest of the
+   * period and bills the difference) or from the next period (`period_end`, a downgrade: no
+   * proration, the next renewal charges the new price). Returns the provider's state after it.
+   */
+  changePlan(
+    subscription: ProviderSubscriptionRef,
+    price: PricedPlan,
+    options: { actionId: string; when: 'now' | 'period_end'; now: Date },
+  ): Promise<ProviderSubscriptionState | null>;
+  /** Cancels now, or at the period end (`atPeriodEnd`), and returns the provider's state after it. */
+  cancel(
+    subscription: ProviderSubscriptionRef,
+    options: { atPeriodEnd: boolean; actionId: string; now: Date },
+  ): Promise<ProviderSubscriptionState | null>;
+  /** Undoes a cancel at the period end. */
+  resume(
+    subscription: ProviderSubscriptionRef,
+    options: { actionId: string; now: Date },
+  ): Promise<ProviderSubscriptionState | null>;
+  /** What the provider says about a subscription now; undefined when it does not know it. */
+  fetchSubscription(providerSubscriptionId: string): Promise<ProviderSubscriptionState | undefined>;
+}
+
+/** `date` plus whole calendar months in UTC, on the last day of a shorter month (Jan 31 + 1 = Feb 28/29). */
+export function addMonths(date: Date, months: number): Date {
+  const year = date.getUTCFullYear();
+  const month = date.getUTCMonth() + months;
+  const lastDay = new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
+  const result = new Date(date.getTime());
+  result.setUTCFullYear(year, month, Math.min(date.getUTCDate(), lastDay));
+  return result;
+}
+
+/** The end of a billing period of `interval` starting at `start`. */
+export function periodEnd(start: Date, interval: BillingInterval): Date {
+  return addMonths(start, interval === 'year' ? 12 : 1);
+}
+
+/**
+ * The embedded default, without provider keys: a subscription starts at once (a trial when the plan
+ * has trial days, otherwise active) and an operator marks its invoices paid later. Nothing leaves
+ * this process, so every method answers from the state machine's own numbers.
+ */
+export function createManualBillingProvider(): BillingProvider {
+  return {
+    name: 'manual',
+    ensureCustomer: async () => null,
+    async startSubscription(_db, input) {
+      const trialEnd =
+        input.price.trialDays > 0 ? new Date(input.now.getTime() + input.price.trialDays * 86_400_000) : null;
+      return {
+        kind: 'started',
+        state: {
+          providerSubscriptionId: null,
+          providerCustomerId: null,
+          status: trialEnd ? 'trialing' : 'active',
+          currentPeriodStart: input.now,
+          // A trial is its own first period; the first paid period starts when it ends (as on Stripe).
+          currentPeriodEnd: trialEnd ?? periodEnd(input.now, input.price.interval),
+          trialEndsAt: trialEnd,
+          cancelAtPeriodEnd: false,
+          canceledAt: null,
+          planId: input.price.planId,
+          amountMinor: input.price.amountMinor,
+        },
+      };
+    },
+    changePlan: async () => null,
+    cancel: async () => null,
+    resume: async () => null,
+    fetchSubscription: async () => undefined,
+  };
+}

@@ -1,0 +1,234 @@
+import type Stripe from 'stripe';
+import type { StripeConfig } from '../config/config.js';
+import type { Queryable } from '../storage/database.js';
+import type {
+  BillingProvider,
+  PricedPlan,
+  ProviderSubscriptionRef,
+  ProviderSubscriptionState,
+  SubscriptionStatus,
+} from './billing-provider.js';
+import { createStripeClient, idempotencyKey, type StripeClientOptions } from './stripe-client.js';
+
+/** The fields of a Stripe subscription we read (periods sit on the items since API 2025-03-31). */
+export interface StripeSubscriptionLike {
+  id: string;
+  status: string;
+  customer: string | { id: string };
+  cancel_at_period_end: boolean;
+  cancel_at?: number | null;
+  canceled_at: number | null;
+  trial_end: number | null;
+  current_period_start?: number;
+  current_period_end?: number;
+  metadata: Record<string, string>;
+  items: {
+    data: {
+      id: string;
+      current_period_start?: number;
+      current_period_end?: number;
+      price: { unit_amount: number | null; currency: string };
+    }[];
+  };
+}
+
+/** Stripe's statuses in ours: an incomplete first payment counts as past due, a paused one as unpaid. */
+const statusMap: Record<string, SubscriptionStatus> = {
+  trialing: 'trialing',
+  active: 'active',
+  past_due: 'past_due',
+  incomplete: 'past_due',
+  unpaid: 'unpaid',
+  paused: 'unpaid',
+  canceled: 'canceled',
+  incomplete_expired: 'canceled',
+};
+
+const date = (seconds: number) => new Date(seconds * 1000);
+
+/** What a Stripe subscription says, in our words. */
+export function stripeSubscriptionState(subscription: StripeSubscriptionLike): ProviderSubscriptionState {
+  const item = subscription.items.data[0];
+  const start = item?.current_period_start ?? subscription.current_period_start ?? 0;
+  const end = item?.current_period_end ?? subscription.current_period_end ?? start + 1;
+  return {
+    providerSubscriptionId: subscription.id,
+    providerCustomerId: typeof subscription.customer === 'string' ? subscription.customer : subscription.customer.id,
+    status: statusMap[subscription.status] ?? 'past_due',
+    currentPeriodStart: date(start),
+    currentPeriodEnd: date(end),
+    trialEndsAt: subscription.trial_end === null ? null : date(subscription.trial_end),
+    cancelAtPeriodEnd:
+      subscription.cancel_at_period_end || (subscription.cancel_at !== undefined && subscription.cancel_at !== null),
+    canceledAt: subscription.canceled_at === null ? null : date(subscription.canceled_at),
+    planId: subscription.metadata.tollgate_plan_id ?? null,
+    amountMinor: item?.price.unit_amount ?? null,
+  };
+}
+
+/** The Stripe product of a plan version: one per version, with an id derived from ours. */
+const productId = (planId: string) => `tollgate_plan_${planId.replaceAll('-', '')}`;
+
+function isStripeError(error: unknown, code: string): boolean {
+  return (error as { code?: unknown } | null)?.code === code;
+}
+
+/**
+ * Subscriptions through Stripe (docs/stripe.md). Customers are created once per team with the
+ * idempotency key `customer:<team id>`; a paid plan starts at a Checkout Session in subscription mode
+ * whose recurring `price_data` is our plan version's price; a trial starts at once through the API
+ * with `trial_period_days` and no card (Stripe invoices at its end); upgrades update the item with
+ * `create_prorations`, so Stripe prorates and bills the difference itself.
+ */
+export function createStripeBillingProvider(config: StripeConfig, options: StripeClientOptions = {}): BillingProvider {
+  let client: Promise<Stripe> | undefined;
+  const stripe = () => {
+    client ??= createStripeClient(config, options);
+    return client;
+  };
+
+  async function ensureProduct(price: PricedPlan): Promise<string> {
+    const sdk = await stripe();
+    const id = productId(price.planId);
+    try {
+      await sdk.products.retrieve(id);
+      return id;
+    } catch (error) {
+      if (!isStripeError(error, 'resource_missing')) throw error;
+    }
+    try {
+      await sdk.products.create(
+        { id, name: price.planName, metadata: { tollgate_plan_id: price.planId, tollgate_plan_slug: price.planSlug } },
+        { idempotencyKey: idempotencyKey('product', price.planId) },
+      );
+    } catch (error) {
+      // Created in between by another request: the same product.
+      if (!isStripeError(error, 'resource_already_exists')) throw error;
+    }
+    return id;
+  }
+
+  async function priceData(price: PricedPlan) {
+    return {
+      currency: price.currency.toLowerCase(),
+      unit_amount: price.amountMinor,
+      recurring: { interval: price.interval },
+      product: await ensureProduct(price),
+    };
+  }
+
+  const state = (subscription: unknown) => stripeSubscriptionState(subscription as StripeSubscriptionLike);
+
+  const provider: BillingProvider = {
+    name: 'stripe',
+    async ensureCustomer(db: Queryable, team) {
+      const known = await db.query<{ customer_id: string }>(
+        "SELECT customer_id FROM billing_customers WHERE team_id = $1 AND provider = 'stripe'",
+        [team.id],
+      );
+      if (known.rows[0]) return known.rows[0].customer_id;
+      const customer = await (await stripe()).customers.create(
+        { name: team.name, metadata: { tollgate_team_id: team.id } },
+        { idempotencyKey: idempotencyKey('customer', team.id) },
+      );
+      await db.query(
+        `INSERT INTO billing_customers (team_id, provider, customer_id) VALUES ($1, 'stripe', $2)
+         ON CONFLICT (team_id, provider) DO NOTHING`,
+        [team.id, customer.id],
+      );
+      const stored = await db.query<{ customer_id: string }>(
+        "SELECT customer_id FROM billing_customers WHERE team_id = $1 AND provider = 'stripe'",
+        [team.id],
+      );
+      return stored.rows[0]?.customer_id ?? customer.id;
+    },
+
+    async startSubscription(db, input) {
+      const customer = (await provider.ensureCustomer(db, { id: input.teamId, name: input.teamName })) as string;
+      const metadata = {
+        tollgate_team_id: input.teamId,
+        tollgate_plan_id: input.price.planId,
+        tollgate_attempt_id: input.attemptId,
+      };
+      const sdk = await stripe();
+      if (input.price.trialDays > 0) {
+        // A trial needs no card: Stripe invoices at its end, and a missing card makes that invoice past due.
+        const subscription = await sdk.subscriptions.create(
+          {
+            customer,
+            items: [{ price_data: await priceData(input.price) }],
+            trial_period_days: input.price.trialDays,
+            payment_behavior: 'default_incomplete',
+            metadata,
+          },
+          { idempotencyKey: idempotencyKey('subscription', input.attemptId) },
+        );
+        return { kind: 'started', state: state(subscription) };
+      }
+      const session = await sdk.checkout.sessions.create(
+        {
+          mode: 'subscription',
+          customer,
+          client_reference_id: input.teamId,
+          line_items: [{ price_data: await priceData(input.price), quantity: 1 }],
+          metadata,
+          subscription_data: { metadata },
+          success_url: input.returnUrl,
+          cancel_url: input.returnUrl,
+        },
+        { idempotencyKey: idempotencyKey('checkout', input.attemptId) },
+      );
+      if (!session.url) throw new Error(`Stripe returned Checkout Session ${session.id} without a URL`);
+      return { kind: 'checkout', url: session.url, sessionId: session.id };
+    },
+
+    async changePlan(ref: ProviderSubscriptionRef, price, options) {
+      if (!ref.providerSubscriptionId) return null;
+      const sdk = await stripe();
+      const current = (await sdk.subscriptions.retrieve(
+        ref.providerSubscriptionId,
+      )) as unknown as StripeSubscriptionLike;
+      const item = current.items.data[0];
+      const updated = await sdk.subscriptions.update(
+        ref.providerSubscriptionId,
+        {
+          items: [{ ...(item ? { id: item.id } : {}), price_data: await priceData(price) }],
+          proration_behavior: options.when === 'now' ? 'create_prorations' : 'none',
+          metadata: { tollgate_plan_id: price.planId },
+        },
+        { idempotencyKey: idempotencyKey('subscription-change', options.actionId) },
+      );
+      return state(updated);
+    },
+
+    async cancel(ref, options) {
+      if (!ref.providerSubscriptionId) return null;
+      const sdk = await stripe();
+      const key = { idempotencyKey: idempotencyKey('subscription-cancel', options.actionId) };
+      const updated = options.atPeriodEnd
+        ? await sdk.subscriptions.update(ref.providerSubscriptionId, { cancel_at_period_end: true }, key)
+        : await sdk.subscriptions.cancel(ref.providerSubscriptionId, {}, key);
+      return state(updated);
+    },
+
+    async resume(ref, options) {
+      if (!ref.providerSubscriptionId) return null;
+      const updated = await (await stripe()).subscriptions.update(
+        ref.providerSubscriptionId,
+        { cancel_at_period_end: false },
+        { idempotencyKey: idempotencyKey('subscription-resume', options.actionId) },
+      );
+      return state(updated);
+    },
+
+    async fetchSubscription(providerSubscriptionId) {
+      try {
+        return state(await (await stripe()).subscriptions.retrieve(providerSubscriptionId));
+      } catch (error) {
+        if (isStripeError(error, 'resource_missing')) return undefined;
+        throw error;
+      }
+    },
+  };
+  return provider;
+}
