@@ -99,7 +99,7 @@ interface SubscriptionRow {
   pending_change_at: Date | null;
   past_due_at: Date | null;
   grace_ends_at: Date | null;
-  provider_synced_at: string | null;
+  provider_event_created: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -388,7 +388,7 @@ async function insertSubscription(
       await tx.query<{ id: string }>(
         `INSERT INTO subscriptions (team_id, plan_id, status, currency, billing_interval, current_period_start,
            current_period_end, trial_ends_at, cancel_at_period_end, canceled_at, provider, provider_subscription_id,
-           amount_minor, past_due_at, grace_ends_at, provider_synced_at)
+           amount_minor, past_due_at, grace_ends_at, provider_event_created)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, NULL, $14) RETURNING id`,
         [
           input.teamId,
@@ -676,7 +676,7 @@ export async function changeSubscriptionPlan(
     }
     await tx.query(
       `UPDATE subscriptions SET plan_id = $2, amount_minor = $3, pending_plan_id = NULL, pending_amount_minor = NULL,
-         pending_change_at = NULL, provider_synced_at = coalesce($4, provider_synced_at), updated_at = now()
+         pending_change_at = NULL, provider_event_created = coalesce($4, provider_event_created), updated_at = now()
        WHERE id = $1`,
       [row.id, price.planId, String(price.amountMinor), providerState ? Math.floor(now.getTime() / 1000) : null],
     );
@@ -896,7 +896,7 @@ export async function applyProviderSubscriptionState(
        pending_plan_id = CASE WHEN $12::uuid IS NULL THEN NULL ELSE pending_plan_id END,
        pending_amount_minor = CASE WHEN $12::uuid IS NULL THEN NULL ELSE pending_amount_minor END,
        pending_change_at = CASE WHEN $12::uuid IS NULL THEN NULL ELSE pending_change_at END,
-       provider_synced_at = greatest(coalesce(provider_synced_at, 0), $13), updated_at = now()
+       provider_event_created = greatest(coalesce(provider_event_created, 0), $13), updated_at = now()
      WHERE id = $1`,
     [
       row.id,
