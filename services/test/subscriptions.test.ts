@@ -135,7 +135,9 @@ describe(`subscriptions with the manual provider (${expectedDatabaseDriver})`, (
     });
     const state = await h.state(team.id);
     expect(state.team[0]).toMatchObject({ billing_currency: 'USD', payment_required: false });
-    expect((state.team[0]?.billing_anchor_at as Date | undefined)?.toISOString()).toBe(created.body.current_period_start);
+    expect((state.team[0]?.billing_anchor_at as Date | undefined)?.toISOString()).toBe(
+      created.body.current_period_start,
+    );
     expect(state.audit[0]?.n).toBe(1);
     expect(state.events[0]?.n).toBe(1);
     expect(heard).toContainEqual({ type: 'invalidate', teamId: team.id });
