@@ -32,6 +32,7 @@ export {
   type ProviderSubscriptionState,
   type SubscriptionStatus,
 } from './billing/billing-provider.js';
+export { recordRevenueSnapshot, revenueSnapshotJob } from './billing/revenue-metrics.js';
 export { createStripeBillingProvider } from './billing/stripe-billing-provider.js';
 export { createStripeClient, idempotencyKey, type StripeClient } from './billing/stripe-client.js';
 export {

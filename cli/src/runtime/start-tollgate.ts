@@ -35,6 +35,7 @@ import {
   openUsageCounterStore,
   type RunningServer,
   registerSubscriptionStripeHandlers,
+  revenueSnapshotJob,
   setUpDemo,
   startEchoUpstream,
   startJobRunner,
@@ -246,6 +247,7 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
             teamPolicyEvents: backends.teamPolicyEvents,
             logger,
           }),
+          revenueSnapshotJob({ database: backends.database, logger }),
         ],
         logger: logger.child({ component: 'worker' }),
       });

@@ -10,6 +10,7 @@ import { auditRoutes } from '../audit/audit-routes.js';
 import { type BillingProvider, createManualBillingProvider } from '../billing/billing-provider.js';
 import { exchangeRateRoutes } from '../billing/exchange-rate-routes.js';
 import type { Currency } from '../billing/pricing-schema.js';
+import { revenueMetricsRoutes } from '../billing/revenue-metrics-routes.js';
 import { createStripeBillingProvider } from '../billing/stripe-billing-provider.js';
 import { stripeWebhookRoutes } from '../billing/stripe-webhooks.js';
 import { subscriptionRoutes } from '../billing/subscription-routes.js';
@@ -198,6 +199,11 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
     ...(usageRoutes({ database: options.database, signingKey }) as Route[]),
     ...(alertRoutes({ database: options.database, signingKey }) as Route[]),
     ...(exchangeRateRoutes({
+      database: options.database,
+      signingKey,
+      baseCurrency: options.config.baseCurrency ?? 'USD',
+    }) as Route[]),
+    ...(revenueMetricsRoutes({
       database: options.database,
       signingKey,
       baseCurrency: options.config.baseCurrency ?? 'USD',
