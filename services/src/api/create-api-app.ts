@@ -12,6 +12,7 @@ import { exchangeRateRoutes } from '../billing/exchange-rate-routes.js';
 import type { Currency } from '../billing/pricing-schema.js';
 import { revenueMetricsRoutes } from '../billing/revenue-metrics-routes.js';
 import { createStripeBillingProvider } from '../billing/stripe-billing-provider.js';
+import { reconciliationRoutes } from '../billing/stripe-reconciliation-routes.js';
 import { stripeWebhookRoutes } from '../billing/stripe-webhooks.js';
 import { subscriptionRoutes } from '../billing/subscription-routes.js';
 import type { StripeConfig, TollgateConfig } from '../config/config.js';
@@ -207,6 +208,17 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       database: options.database,
       signingKey,
       baseCurrency: options.config.baseCurrency ?? 'USD',
+    }) as Route[]),
+    ...(reconciliationRoutes({
+      database: options.database,
+      signingKey,
+      stripe: stripeConfig?.secretKey
+        ? {
+            secretKey: stripeConfig.secretKey,
+            webhookSecret: stripeConfig.webhookSecret,
+            apiBase: stripeConfig.apiBase,
+          }
+        : undefined,
     }) as Route[]),
     ...(webhookRoutes({
       database: options.database,

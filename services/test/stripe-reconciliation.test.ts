@@ -1,0 +1,179 @@
+import { randomBytes } from 'node:crypto';
+import Stripe from 'stripe';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createStripeBillingProvider } from '../src/billing/stripe-billing-provider.js';
+import { createStripeEventHandlers, processStripeEvents } from '../src/billing/stripe-webhooks.js';
+import { registerSubscriptionStripeHandlers } from '../src/billing/subscription-stripe-events.js';
+import { createUserWithPassword } from '../src/identity/users.js';
+import { createPlan } from '../src/plans/plan-catalog.js';
+import { startTestApi, type TestApi } from './support/api.js';
+import { expectedDatabaseDriver, silentLogger } from './support/backends.js';
+import { type StripeServer, startStripeServer } from './support/stripe-server.js';
+
+const password = 'reconciliation test passphrase 1';
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
+type Json = any;
+
+async function login(api: TestApi, installationRole: 'admin' | 'member'): Promise<string> {
+  const email = `reconcile.${randomBytes(4).toString('hex')}@example.com`;
+  await api.database.transaction((tx) => createUserWithPassword(tx, { email, password, installationRole }));
+  const response = await fetch(`${api.server.url}/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
+  return ((await response.json()) as { access_token: string }).access_token;
+}
+
+async function call(api: TestApi, token: string, method: string, path: string, body?: unknown) {
+  const response = await fetch(`${api.server.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as Json };
+}
+
+describe(`reconciliation with Stripe (${expectedDatabaseDriver})`, () => {
+  const webhookSecret = `whsec_${randomBytes(24).toString('hex')}`;
+  const handlers = createStripeEventHandlers();
+  let stripe: StripeServer;
+  let api: TestApi;
+  let operator: string;
+  let member: string;
+  let plan: string;
+  const teams: { id: string; slug: string }[] = [];
+
+  async function subscribedTeam(): Promise<{ id: string; slug: string }> {
+    const created = await call(api, member, 'POST', '/v1/teams', { name: `Team ${randomBytes(3).toString('hex')}` });
+    const team = { id: created.body.id as string, slug: created.body.slug as string };
+    const started = await call(api, member, 'POST', `/v1/teams/${team.slug}/subscription`, { plan });
+    expect(started.status).toBe(202);
+    const session = stripe.objects('checkout.session').find((s) => s.url === started.body.checkout_url);
+    await stripe.completeCheckout(session?.id as string);
+    await stripe.settled();
+    await processStripeEvents({ database: api.database, handlers, logger: silentLogger() });
+    return team;
+  }
+
+  const ourStripeId = async (teamId: string) =>
+    (
+      await api.database.query<{ provider_subscription_id: string }>(
+        "SELECT provider_subscription_id FROM subscriptions WHERE team_id = $1 AND status <> 'canceled'",
+        [teamId],
+      )
+    ).rows[0]?.provider_subscription_id as string;
+
+  beforeAll(async () => {
+    stripe = await startStripeServer({ webhookSecret });
+    api = await startTestApi({
+      stripeWebhookSecret: webhookSecret,
+      stripe: { secretKey: stripe.apiKey, apiBase: stripe.url },
+    });
+    stripe.webhookUrl = `${api.server.url}/v1/stripe/webhook`;
+    registerSubscriptionStripeHandlers(handlers, {
+      provider: createStripeBillingProvider(
+        { secretKey: stripe.apiKey, webhookSecret, apiBase: stripe.url },
+        { maxNetworkRetries: 0 },
+      ),
+      graceDays: 7,
+    });
+    operator = await login(api, 'admin');
+    member = await login(api, 'member');
+    plan = `paid-${randomBytes(3).toString('hex')}`;
+    await api.database.transaction((tx) =>
+      createPlan(tx, {
+        slug: plan,
+        name: 'Paid',
+        trial_days: 0,
+        prices: [{ currency: 'USD', interval: 'month', amount: '10.00' }],
+      }),
+    );
+    teams.push(await subscribedTeam(), await subscribedTeam());
+  });
+  afterAll(async () => {
+    await stripe?.close();
+    await api?.dispose();
+  });
+
+  it('reports no difference when both sides agree', async () => {
+    const report = await call(api, operator, 'GET', '/v1/billing/reconcile');
+    expect(report.status).toBe(200);
+    expect(report.body).toMatchObject({ configured: true, compared: { ours: 2, stripe: 2 }, differences: [] });
+  });
+
+  it('finds a status changed only in Stripe, a subscription missing in Stripe and one missing at home', async () => {
+    const [first, second] = teams as [{ id: string }, { id: string }];
+    // Canceled from the Dashboard; the event is delivered but not processed yet.
+    const canceled = await ourStripeId(first.id);
+    await stripe.deleteSubscription(canceled);
+    // Created in Stripe by hand, for a customer we never had.
+    const sdk = new Stripe(stripe.apiKey, stripe.stripeConfig());
+    const price = (await sdk.subscriptions.retrieve(await ourStripeId(second.id))).items.data[0]?.price.id as string;
+    const customer = await sdk.customers.create({ email: 'stranger@example.com' });
+    const stranger = await sdk.subscriptions.create({
+      customer: customer.id,
+      items: [{ price }],
+      collection_method: 'send_invoice',
+      days_until_due: 30,
+    });
+    // Ours, under an id Stripe never gave.
+    const created = await call(api, member, 'POST', '/v1/teams', { name: `Team ${randomBytes(3).toString('hex')}` });
+    const ghost = await api.database.query<{ id: string }>(
+      `INSERT INTO subscriptions (team_id, plan_id, status, currency, billing_interval, current_period_start,
+         current_period_end, provider, provider_subscription_id, amount_minor)
+       SELECT $1, id, 'active', 'USD', 'month', now(), now() + interval '1 month', 'stripe', 'sub_never_in_stripe', 1000
+       FROM plans WHERE slug = $2 RETURNING id`,
+      [created.body.id, plan],
+    );
+
+    const report = await call(api, operator, 'GET', '/v1/billing/reconcile');
+    expect(report.status).toBe(200);
+    expect(report.body.message).toBe('3 differences with Stripe');
+    expect(report.body.differences).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          kind: 'status_mismatch',
+          team_id: first.id,
+          stripe_subscription_id: canceled,
+          ours: 'active',
+          stripe: 'canceled',
+        }),
+        expect.objectContaining({
+          kind: 'missing_in_stripe',
+          subscription_id: ghost.rows[0]?.id,
+          stripe_subscription_id: 'sub_never_in_stripe',
+        }),
+        expect.objectContaining({
+          kind: 'missing_at_home',
+          subscription_id: null,
+          stripe_subscription_id: stranger.id,
+        }),
+      ]),
+    );
+    expect(report.body.differences).toHaveLength(3);
+  });
+
+  it('is for operators only', async () => {
+    const refused = await call(api, member, 'GET', '/v1/billing/reconcile');
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.code).toBe('forbidden');
+  });
+
+  it('without Stripe settings, answers that there is nothing to reconcile against', async () => {
+    const manual = await startTestApi();
+    try {
+      const report = await call(manual, await login(manual, 'admin'), 'GET', '/v1/billing/reconcile');
+      expect(report.status).toBe(200);
+      expect(report.body).toMatchObject({ configured: false, differences: [] });
+      expect(report.body.message).toMatch(/nothing to reconcile against/);
+    } finally {
+      await manual.dispose();
+    }
+  });
+});
