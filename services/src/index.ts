@@ -32,6 +32,20 @@ export {
   type ProviderSubscriptionState,
   type SubscriptionStatus,
 } from './billing/billing-provider.js';
+export {
+  createCreditNote,
+  getInvoice,
+  type Invoice,
+  invoiceBody,
+  listInvoices,
+  markInvoicePaid,
+} from './billing/invoices.js';
+export {
+  type CloseBillingPeriodOptions,
+  type CloseBillingPeriodReport,
+  closeBillingPeriod,
+  periodCloseJob,
+} from './billing/period-close.js';
 export { recordRevenueSnapshot, revenueSnapshotJob } from './billing/revenue-metrics.js';
 export { createStripeBillingProvider } from './billing/stripe-billing-provider.js';
 export { createStripeClient, idempotencyKey, type StripeClient } from './billing/stripe-client.js';
@@ -72,6 +86,7 @@ export {
 export type { CounterDriver, CounterStore } from './counters/counter-store.js';
 export { createMemoryCounterStore } from './counters/memory-counter-store.js';
 export { openCounterStore } from './counters/open-counter-store.js';
+export { grantCredits } from './credits/credit-ledger.js';
 export {
   type DemoSetup,
   type DemoSetupOptions,
@@ -117,6 +132,7 @@ export {
 } from './keys/key-events.js';
 export { createLogger, type Logger, redactUrl } from './logging/logger.js';
 export { billingPeriod } from './plans/billing-period.js';
+export { createPlan } from './plans/plan-catalog.js';
 export { loadQuotaStatus, type QuotaStatus } from './plans/quota-status.js';
 export { loadTeamPolicy, type TeamPolicy } from './plans/team-policy.js';
 export {
@@ -132,6 +148,7 @@ export { loadMigrations, type Migration, type MigrationReport, runMigrations } f
 export { type Backends, openBackends } from './storage/open-backends.js';
 export { openDatabase } from './storage/open-database.js';
 export { type OpenedRedisClient, openRedisClient, type RedisConfig } from './storage/open-redis-client.js';
+export { createTeam } from './teams/teams.js';
 export { createMemoryUsageCounterStore } from './usage/memory-usage-counter-store.js';
 export { openUsageCounterStore } from './usage/open-usage-counter-store.js';
 export {

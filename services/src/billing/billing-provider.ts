@@ -92,6 +92,29 @@ export interface BillingProvider {
   ): Promise<ProviderSubscriptionState | null>;
   /** What the provider says about a subscription now; undefined when it does not know it. */
   fetchSubscription(providerSubscriptionId: string): Promise<ProviderSubscriptionState | undefined>;
+  /** Collects our invoices (period-close.ts pushes them); absent: an operator marks them paid. */
+  readonly invoices?: ProviderInvoices;
+}
+
+/**
+ * The calls that push one of our invoices to a provider. Each takes our id and derives the
+ * idempotency key from it, so a push resumed after a crash repeats a call instead of duplicating it.
+ */
+export interface ProviderInvoices {
+  /** An empty draft invoice for `invoiceId` (ours); returns the provider's id. */
+  createInvoice(input: { invoiceId: string; customerId: string; currency: Currency; number: string }): Promise<string>;
+  /** One line of ours as an item of the provider's draft invoice; returns the item id and the key used. */
+  addItem(input: {
+    lineId: string;
+    customerId: string;
+    providerInvoiceId: string;
+    currency: Currency;
+    /** minor units, e.g. cents; negative for a credit */
+    amountMinor: bigint;
+    description: string;
+  }): Promise<{ itemId: string; idempotencyKey: string }>;
+  /** Finalizes the provider's invoice (it then collects it). */
+  finalize(input: { invoiceId: string; providerInvoiceId: string }): Promise<void>;
 }
 
 /** `date` plus whole calendar months in UTC, on the last day of a shorter month (Jan 31 + 1 = Feb 28/29). */

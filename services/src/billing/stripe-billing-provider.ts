@@ -221,6 +221,46 @@ export function createStripeBillingProvider(config: StripeConfig, options: Strip
       return state(updated);
     },
 
+    invoices: {
+      async createInvoice(input) {
+        const invoice = await (await stripe()).invoices.create(
+          {
+            customer: input.customerId,
+            currency: input.currency.toLowerCase(),
+            collection_method: 'charge_automatically',
+            auto_advance: false,
+            pending_invoice_items_behavior: 'exclude',
+            description: `Tollgate invoice ${input.number}`,
+            metadata: { tollgate_invoice_id: input.invoiceId },
+          },
+          { idempotencyKey: idempotencyKey('invoice', input.invoiceId) },
+        );
+        return invoice.id;
+      },
+      async addItem(input) {
+        const key = idempotencyKey('invoice-item', input.lineId);
+        const item = await (await stripe()).invoiceItems.create(
+          {
+            customer: input.customerId,
+            invoice: input.providerInvoiceId,
+            currency: input.currency.toLowerCase(),
+            amount: Number(input.amountMinor),
+            description: input.description,
+            metadata: { tollgate_invoice_line_id: input.lineId },
+          },
+          { idempotencyKey: key },
+        );
+        return { itemId: item.id, idempotencyKey: key };
+      },
+      async finalize(input) {
+        await (await stripe()).invoices.finalizeInvoice(
+          input.providerInvoiceId,
+          { auto_advance: true },
+          { idempotencyKey: idempotencyKey('invoice-finalize', input.invoiceId) },
+        );
+      },
+    },
+
     async fetchSubscription(providerSubscriptionId) {
       try {
         return state(await (await stripe()).subscriptions.retrieve(providerSubscriptionId));

@@ -171,6 +171,10 @@ export const errorStatus = {
   no_subscription: 404,
   subscription_unchanged: 409,
   subscription_not_canceling: 409,
+
+  // Invoices (services/src/billing/invoices.ts, /v1/invoices). Paying or crediting an invoice that is
+  // void, a draft or a credit note.
+  invoice_not_payable: 409,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;
