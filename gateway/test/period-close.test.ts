@@ -277,7 +277,7 @@ describe(`the period close (${expectedDatabaseDriver}, ${expectedCounterDriver})
 
   it('survives a crash after storing and after pushing half the items: one Stripe invoice, no duplicated items', async () => {
     const provider = createStripeBillingProvider(
-      { secretKey: stripe.apiKey, apiBase: stripe.url },
+      { secretKey: stripe.apiKey, apiBase: stripe.url, webhookSecret: stripe.webhookSecret },
       { maxNetworkRetries: 0 },
     );
     const plan = await proPlan();
