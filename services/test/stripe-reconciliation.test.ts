@@ -108,7 +108,7 @@ describe(`reconciliation with Stripe (${expectedDatabaseDriver})`, () => {
   });
 
   it('finds a status changed only in Stripe, a subscription missing in Stripe and one missing at home', async () => {
-    const [first, second] = teams as [{ id: string }, { id: string }];
+    const [first, second] = teams as [{ id: string }, { id: string }, ...unknown[]];
     // Canceled from the Dashboard; the event is delivered but not processed yet.
     const canceled = await ourStripeId(first.id);
     await stripe.deleteSubscription(canceled);
