@@ -1,4 +1,5 @@
 import type { StripeConfig } from '../config/config.js';
+import { TollgateError } from '../errors/tollgate-error.js';
 import type { Queryable } from '../storage/database.js';
 import type { SubscriptionStatus } from './billing-provider.js';
 import { type StripeSubscriptionLike, stripeSubscriptionState } from './stripe-billing-provider.js';
@@ -64,8 +65,19 @@ export async function reconcileWithStripe(
   if (!input.stripe?.secretKey) return { configured: false, compared: { ours: 0, stripe: 0 }, differences: [] };
   const client = await createStripeClient(input.stripe, input.clientOptions);
   const theirs = new Map<string, StripeSubscriptionLike>();
-  for await (const subscription of client.subscriptions.list({ status: 'all', limit: 100 })) {
-    theirs.set(subscription.id, subscription as unknown as StripeSubscriptionLike);
+  try {
+    for await (const subscription of client.subscriptions.list({ status: 'all', limit: 100 })) {
+      theirs.set(subscription.id, subscription as unknown as StripeSubscriptionLike);
+    }
+  } catch (error) {
+    throw new TollgateError(
+      'provider_unavailable',
+      `Stripe could not list its subscriptions: ${(error as Error).message}`,
+      {
+        hint: 'check STRIPE_SECRET_KEY and STRIPE_API_BASE, then run it again',
+        cause: error,
+      },
+    );
   }
   const ours = (
     await db.query<OurRow>(
