@@ -20,6 +20,7 @@ import {
   type BootstrapResult,
   bootstrapFirstOperator,
   createApiApp,
+  createManualBillingProvider,
   createMetricsRegistry,
   createStripeBillingProvider,
   createStripeEventHandlers,
@@ -33,6 +34,7 @@ import {
   loadTeamPolicy,
   openBackends,
   openUsageCounterStore,
+  periodCloseJob,
   type RunningServer,
   registerSubscriptionStripeHandlers,
   revenueSnapshotJob,
@@ -134,6 +136,7 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
       provider: createStripeBillingProvider(stripe),
       graceDays: config.billingGraceDays,
       teamPolicyEvents: backends.teamPolicyEvents,
+      database: backends.database,
     });
     return handlers;
   };
@@ -248,6 +251,13 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
             logger,
           }),
           revenueSnapshotJob({ database: backends.database, logger }),
+          // Invoices every ended billing period, then pushes it to Stripe when Stripe collects it.
+          periodCloseJob({
+            database: backends.database,
+            provider: config.stripe ? createStripeBillingProvider(config.stripe) : createManualBillingProvider(),
+            teamPolicyEvents: backends.teamPolicyEvents,
+            logger,
+          }),
         ],
         logger: logger.child({ component: 'worker' }),
       });

@@ -9,6 +9,7 @@ import { pluginRoutes } from '../apis/plugin-routes.js';
 import { auditRoutes } from '../audit/audit-routes.js';
 import { type BillingProvider, createManualBillingProvider } from '../billing/billing-provider.js';
 import { exchangeRateRoutes } from '../billing/exchange-rate-routes.js';
+import { invoiceRoutes } from '../billing/invoice-routes.js';
 import type { Currency } from '../billing/pricing-schema.js';
 import { revenueMetricsRoutes } from '../billing/revenue-metrics-routes.js';
 import { createStripeBillingProvider } from '../billing/stripe-billing-provider.js';
@@ -236,6 +237,14 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       teamPolicyEvents: options.teamPolicyEvents,
       logger,
       returnUrl: options.config.publicUrl,
+    }) as Route[]),
+    ...(invoiceRoutes({
+      database: options.database,
+      signingKey,
+      provider: billingProvider,
+      graceDays: options.config.billingGraceDays ?? 7,
+      teamPolicyEvents: options.teamPolicyEvents,
+      logger,
     }) as Route[]),
     ...stripeWebhookRoutes({
       database: options.database,

@@ -320,3 +320,43 @@ export async function createCreditNote(
     return getInvoice(tx, id);
   });
 }
+
+/**
+ * What a provider says about the payment of one of our pushed invoices (Stripe's invoice.paid or
+ * invoice.payment_failed), inside the event's transaction: paid marks it paid once and sends
+ * invoice.paid. Returns the team and whether the invoice is ours, so the caller records the
+ * subscription's payment or failure; undefined when the provider's invoice is not one of ours.
+ */
+export async function applyProviderInvoicePayment(
+  tx: Queryable,
+  input: { provider: 'stripe'; providerInvoiceId: string; paid: boolean; at: Date },
+): Promise<{ teamId: string; invoiceId: string; changed: boolean } | undefined> {
+  const found = await tx.query<{
+    id: string;
+    team_id: string;
+    status: InvoiceStatus;
+    number: string;
+    currency: string;
+    total_minor: string;
+  }>(
+    `SELECT id, team_id, status, number, currency, total_minor::text AS total_minor FROM invoices
+     WHERE provider = $1 AND provider_invoice_id = $2 FOR UPDATE`,
+    [input.provider, input.providerInvoiceId],
+  );
+  const invoice = found.rows[0];
+  if (!invoice) return undefined;
+  if (!input.paid || invoice.status !== 'open')
+    return { teamId: invoice.team_id, invoiceId: invoice.id, changed: false };
+  await tx.query("UPDATE invoices SET status = 'paid', paid_at = $2 WHERE id = $1", [invoice.id, input.at]);
+  await enqueueTeamEvent(tx, {
+    teamId: invoice.team_id,
+    type: 'invoice.paid',
+    data: {
+      invoice_id: invoice.id,
+      number: invoice.number,
+      currency: invoice.currency.trim(),
+      total_minor: invoice.total_minor,
+    },
+  });
+  return { teamId: invoice.team_id, invoiceId: invoice.id, changed: true };
+}

@@ -1,10 +1,15 @@
 import type Stripe from 'stripe';
+import type { Logger } from '../logging/logger.js';
 import type { TeamPolicyEvents } from '../plans/team-policy-events.js';
+import type { Database } from '../storage/database.js';
 import type { BillingProvider } from './billing-provider.js';
+import { applyProviderInvoicePayment } from './invoices.js';
 import type { StripeEventContext, StripeEventHandlers } from './stripe-webhooks.js';
 import {
   applyProviderSubscriptionState,
   completeSubscriptionCheckout,
+  markSubscriptionPastDue,
+  recordSubscriptionPayment,
   SubscriptionInvalidations,
 } from './subscriptions.js';
 
@@ -14,6 +19,11 @@ export interface SubscriptionStripeEventOptions {
   /** TOLLGATE_BILLING_GRACE_DAYS */
   graceDays: number;
   teamPolicyEvents?: Pick<TeamPolicyEvents, 'publishInvalidation'> | undefined;
+  /**
+   * With it, invoice.paid and invoice.payment_failed of an invoice Tollgate pushed (period-close.ts)
+   * also settle our invoice and record the payment or the failure on the team's subscription.
+   */
+  database?: Database;
 }
 
 /** The Stripe subscription id an event is about: the object itself, or the invoice's or session's. */
@@ -104,9 +114,44 @@ export function registerSubscriptionStripeHandlers(
     'customer.subscription.created',
     'customer.subscription.updated',
     'customer.subscription.deleted',
-    'invoice.paid',
-    'invoice.payment_failed',
   ]) {
     handlers.register(type, sync);
   }
+  for (const type of ['invoice.paid', 'invoice.payment_failed']) {
+    handlers.register(type, async (event, context) => {
+      await sync(event, context);
+      await settleOurInvoice(event, context, type === 'invoice.paid');
+    });
+  }
+
+  /** One of our pushed invoices (metadata.tollgate_invoice_id): paid or failed, on our side too. */
+  const settleOurInvoice = async (event: Stripe.Event, context: StripeEventContext, paid: boolean) => {
+    const invoice = event.data.object as unknown as { id: string; metadata?: Record<string, string> | null };
+    const database = options.database;
+    if (!database || !invoice.metadata?.tollgate_invoice_id) return;
+    const at = new Date(event.created * 1000);
+    const settled = await applyProviderInvoicePayment(context.tx, {
+      provider: 'stripe',
+      providerInvoiceId: invoice.id,
+      paid,
+      at,
+    });
+    if (!settled) return;
+    const service = {
+      database,
+      provider: options.provider,
+      graceDays: options.graceDays,
+      logger: context.logger as Logger,
+    };
+    const teamPolicyEvents = options.teamPolicyEvents;
+    context.afterCommit(async () => {
+      const withEvents = teamPolicyEvents ? { ...service, teamPolicyEvents } : service;
+      const live = await database.query("SELECT 1 FROM subscriptions WHERE team_id = $1 AND status <> 'canceled'", [
+        settled.teamId,
+      ]);
+      if (live.rows.length === 0) return;
+      if (paid) await recordSubscriptionPayment(withEvents, { teamId: settled.teamId, at });
+      else await markSubscriptionPastDue(withEvents, { teamId: settled.teamId, at });
+    });
+  };
 }
