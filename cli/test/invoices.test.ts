@@ -1,0 +1,91 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabaseConfig, expectedDatabaseDriver } from '@tollgate/services/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliEnv, runCli, type StartedProcess, spawnStart, stop } from './support/run-cli.js';
+
+let dir: string;
+let env: NodeJS.ProcessEnv;
+let running: StartedProcess;
+let disposeDatabase: () => Promise<void>;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tollgate-invoices-cli-'));
+  const database = await createTestDatabaseConfig();
+  disposeDatabase = database.dispose;
+  env = cliEnv({
+    TOLLGATE_CONFIG_DIR: join(dir, 'config'),
+    TOLLGATE_MAIL_DIR: join(dir, 'mail'),
+    TOLLGATE_API_PORT: '0',
+    TOLLGATE_LOG_LEVEL: 'warn',
+    TOLLGATE_DATA_DIR: database.value.driver === 'pglite' ? database.value.dataDir : join(dir, 'data'),
+    DATABASE_URL: database.value.driver === 'postgres' ? database.value.url : undefined,
+  });
+  running = spawnStart(['--only', 'api'], env);
+  await running.ready;
+  const created = await runCli(
+    ['plans', 'create', '--slug', 'invoiced', '--name', 'Invoiced', '--price', 'USD:month:12.34', '--trial-days', '0'],
+    env,
+  );
+  expect(created.code, created.stderr).toBe(0);
+  expect((await runCli(['teams', 'create', 'Billed', '--slug', 'billed'], env)).code).toBe(0);
+  env.TOLLGATE_TEAM = 'billed';
+});
+
+afterAll(async () => {
+  await stop(running);
+  await disposeDatabase();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe(`tollgate billing close-period and invoices (${expectedDatabaseDriver}, manual provider)`, () => {
+  it('closes the ended month, lists, shows and downloads the invoice as a PDF', async () => {
+    const subscribed = await runCli(['subscribe', 'invoiced', '--json'], env);
+    expect(subscribed.code, subscribed.stderr).toBe(0);
+    const end = JSON.parse(subscribed.stdout).current_period_end as string;
+
+    const empty = await runCli(['invoices', 'list'], env);
+    expect(empty.code).toBe(0);
+    expect(empty.stderr).toContain('No invoices yet');
+
+    const bad = await runCli(['billing', 'close-period', '--now', 'yesterday'], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('validation_failed');
+
+    const now = new Date(Date.parse(end) + 60_000).toISOString();
+    const closed = await runCli(['billing', 'close-period', '--now', now, '--json'], env);
+    expect(closed.code, closed.stderr).toBe(0);
+    expect(JSON.parse(closed.stdout).invoiced).toBe(1);
+    // A rerun invoices nothing twice.
+    expect(JSON.parse((await runCli(['billing', 'close-period', '--now', now, '--json'], env)).stdout).invoiced).toBe(
+      0,
+    );
+
+    const listed = await runCli(['invoices', 'list', '--json'], env);
+    const [invoice] = JSON.parse(listed.stdout).invoices;
+    expect(invoice).toMatchObject({ status: 'open', total: { minor: '1234', formatted: '$12.34' } });
+    const table = await runCli(['invoices', 'list'], env);
+    expect(table.stdout).toContain(`${invoice.number}\t`);
+    expect(table.stdout).toContain('\topen\t$12.34\t');
+
+    const shown = await runCli(['invoices', 'show', invoice.id], env);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain('total\t$12.34');
+    expect(shown.stdout).toContain('tax\t$0.00');
+
+    const out = join(dir, 'invoice.pdf');
+    const pdf = await runCli(['invoices', 'pdf', invoice.id, '--out', out], env);
+    expect(pdf.code, pdf.stderr).toBe(0);
+    const bytes = (await readFile(out)).toString('latin1');
+    expect(bytes.startsWith('%PDF-1.4')).toBe(true);
+    expect(bytes).toContain('($12.34) Tj');
+
+    const missing = await runCli(['invoices', 'show', '00000000-0000-4000-8000-000000000000'], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('not_found');
+    const missingPdf = await runCli(['invoices', 'pdf', 'nope', '--out', out], env);
+    expect(missingPdf.code).toBe(1);
+    expect(missingPdf.stderr).toContain('not_found');
+  });
+});
