@@ -103,7 +103,7 @@ describe(`tollgate billing reconcile (${expectedDatabaseDriver})`, () => {
     });
     const differ = await runCli(['billing', 'reconcile'], env);
     expect(differ.code).toBe(1);
-    expect(differ.stdout).toContain(`missing_at_home\t-\t${stranger.id}\t-\tactive`);
+    expect(differ.stdout).toContain(`subscription\tmissing_at_home\t-\t${stranger.id}\t-\tactive`);
     expect(differ.stderr).toContain('1 difference with Stripe.');
   });
 });

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStripeBillingProvider } from '../src/billing/stripe-billing-provider.js';
@@ -156,7 +156,80 @@ describe(`reconciliation with Stripe (${expectedDatabaseDriver})`, () => {
         }),
       ]),
     );
-    expect(report.body.differences).toHaveLength(3);
+    expect(report.body.differences.filter((d: Json) => d.object === 'subscription')).toHaveLength(3);
+  });
+
+  it('compares the invoices we pushed: status and total once finalized, and finds one missing on either side', async () => {
+    const team = teams[1] as { id: string };
+    const subscription = (
+      await api.database.query<{ id: string }>(
+        "SELECT id FROM subscriptions WHERE team_id = $1 AND status <> 'canceled'",
+        [team.id],
+      )
+    ).rows[0]?.id as string;
+    const customer = (
+      await api.database.query<{ customer_id: string }>(
+        'SELECT customer_id FROM billing_customers WHERE team_id = $1',
+        [team.id],
+      )
+    ).rows[0]?.customer_id as string;
+    const sdk = new Stripe(stripe.apiKey, stripe.stripeConfig());
+    const pushed = async (ourId: string, amount: number) => {
+      const invoice = await sdk.invoices.create({
+        customer,
+        currency: 'usd',
+        collection_method: 'charge_automatically',
+        auto_advance: false,
+        pending_invoice_items_behavior: 'exclude',
+        metadata: { tollgate_invoice_id: ourId },
+      });
+      await sdk.invoiceItems.create({ customer, invoice: invoice.id as string, currency: 'usd', amount });
+      return invoice.id as string;
+    };
+    const ours = async (stripeId: string, total: number, month: number, id = randomUUID()) => {
+      await api.database.query(
+        `INSERT INTO invoices (id, team_id, subscription_id, period_start, period_end, currency, status, subtotal_minor,
+           total_minor, provider, provider_invoice_id, push_state, finalized_at)
+         VALUES ($1, $2, $3, $4, $5, 'USD', 'open', $6, $6, 'stripe', $7, 'finalized', now())`,
+        [
+          id,
+          team.id,
+          subscription,
+          new Date(Date.UTC(2026, month, 1)),
+          new Date(Date.UTC(2026, month + 1, 1)),
+          total,
+          stripeId,
+        ],
+      );
+      return id;
+    };
+    const invoiceDifferences = async () =>
+      ((await call(api, operator, 'GET', '/v1/billing/reconcile')).body.differences as Json[]).filter(
+        (difference) => difference.object === 'invoice',
+      );
+
+    const agreed = randomUUID();
+    const agreedInStripe = await pushed(agreed, 2500);
+    await sdk.invoices.finalizeInvoice(agreedInStripe);
+    await ours(agreedInStripe, 2500, 0, agreed);
+    expect(await invoiceDifferences()).toEqual([]);
+
+    await stripe.payInvoice(agreedInStripe);
+    const strangerInStripe = await pushed(randomUUID(), 700);
+    const ghost = await ours('in_never_in_stripe', 1200, 1);
+    const differences = await invoiceDifferences();
+    expect(differences).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ kind: 'status_mismatch', invoice_id: agreed, ours: 'open', stripe: 'paid' }),
+        expect.objectContaining({
+          kind: 'missing_in_stripe',
+          invoice_id: ghost,
+          stripe_invoice_id: 'in_never_in_stripe',
+        }),
+        expect.objectContaining({ kind: 'missing_at_home', stripe_invoice_id: strangerInStripe, stripe: 'draft' }),
+      ]),
+    );
+    expect(differences).toHaveLength(3);
   });
 
   it('is for operators only', async () => {

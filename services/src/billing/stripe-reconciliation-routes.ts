@@ -14,10 +14,13 @@ export interface ReconciliationRouteOptions {
 }
 
 const differenceSchema = z.object({
+  object: z.enum(['subscription', 'invoice']),
   kind: z.string(),
   subscription_id: z.string().nullable(),
   team_id: z.string().nullable(),
   stripe_subscription_id: z.string().nullable(),
+  invoice_id: z.string().nullable(),
+  stripe_invoice_id: z.string().nullable(),
   ours: z.string().nullable(),
   stripe: z.string().nullable(),
 });
@@ -30,7 +33,7 @@ export function reconciliationRoutes(options: ReconciliationRouteOptions) {
       method: 'get',
       path: '/v1/billing/reconcile',
       operationId: 'reconcileBilling',
-      summary: 'Every difference between our subscriptions and Stripe’s (billing:operate, operators)',
+      summary: 'Every difference between our subscriptions and invoices and Stripe’s (billing:operate, operators)',
       description:
         'Read only. kind: missing_in_stripe, missing_at_home, status_mismatch, amount_mismatch, period_mismatch, cancel_at_period_end_mismatch. Without Stripe settings: configured false and no differences.',
       tags: ['billing'],
@@ -40,7 +43,12 @@ export function reconciliationRoutes(options: ReconciliationRouteOptions) {
           schema: z.object({
             configured: z.boolean(),
             message: z.string(),
-            compared: z.object({ ours: z.number(), stripe: z.number() }),
+            compared: z.object({
+              ours: z.number(),
+              stripe: z.number(),
+              ours_invoices: z.number(),
+              stripe_invoices: z.number(),
+            }),
             differences: z.array(differenceSchema),
           }),
         },
@@ -56,12 +64,20 @@ export function reconciliationRoutes(options: ReconciliationRouteOptions) {
             : report.differences.length === 0
               ? 'our subscriptions and Stripe’s agree'
               : `${report.differences.length} difference${report.differences.length === 1 ? '' : 's'} with Stripe`,
-          compared: report.compared,
+          compared: {
+            ours: report.compared.ours,
+            stripe: report.compared.stripe,
+            ours_invoices: report.compared.oursInvoices,
+            stripe_invoices: report.compared.stripeInvoices,
+          },
           differences: report.differences.map((difference) => ({
+            object: difference.object,
             kind: difference.kind,
             subscription_id: difference.subscriptionId,
             team_id: difference.teamId,
             stripe_subscription_id: difference.stripeSubscriptionId,
+            invoice_id: difference.invoiceId,
+            stripe_invoice_id: difference.stripeInvoiceId,
             ours: difference.ours,
             stripe: difference.stripe,
           })),

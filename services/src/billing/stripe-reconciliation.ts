@@ -7,8 +7,9 @@ import { createStripeClient, type StripeClientOptions } from './stripe-client.js
 
 /**
  * Our subscriptions next to Stripe's (docs/billing.md "Reconciliation"): every difference in
- * existence, status, base fee, current period and cancel-at-period-end. Read only: nothing is
- * changed on either side. Invoices join the comparison when our invoices table lands.
+ * existence, status, base fee, current period and cancel-at-period-end; and our invoices pushed to
+ * Stripe next to the Stripe invoices that carry our id (`metadata.tollgate_invoice_id`): existence,
+ * and once finalized, status and total. Read only: nothing is changed on either side.
  */
 
 export type DifferenceKind =
@@ -21,11 +22,16 @@ export type DifferenceKind =
 
 export interface ReconciliationDifference {
   kind: DifferenceKind;
+  /** What differs: a subscription, or an invoice we pushed to Stripe. */
+  object: 'subscription' | 'invoice';
   /** Our subscription id; null for one only Stripe has. */
   subscriptionId: string | null;
   teamId: string | null;
   /** Stripe's sub_... id; null for one of ours Stripe was never told about. */
   stripeSubscriptionId: string | null;
+  /** Our invoice id and Stripe's in_... id, for an invoice difference; null otherwise. */
+  invoiceId: string | null;
+  stripeInvoiceId: string | null;
   /** What we hold and what Stripe holds, as text ("active", "1000 USD", an ISO period). */
   ours: string | null;
   stripe: string | null;
@@ -35,7 +41,7 @@ export interface ReconciliationReport {
   /** false: no Stripe settings, nothing to reconcile against. */
   configured: boolean;
   /** Subscriptions looked at on each side. */
-  compared: { ours: number; stripe: number };
+  compared: { ours: number; stripe: number; oursInvoices: number; stripeInvoices: number };
   differences: ReconciliationDifference[];
 }
 
@@ -62,12 +68,24 @@ export async function reconcileWithStripe(
   db: Queryable,
   input: { stripe: StripeConfig | undefined; clientOptions?: StripeClientOptions },
 ): Promise<ReconciliationReport> {
-  if (!input.stripe?.secretKey) return { configured: false, compared: { ours: 0, stripe: 0 }, differences: [] };
+  if (!input.stripe?.secretKey) {
+    return {
+      configured: false,
+      compared: { ours: 0, stripe: 0, oursInvoices: 0, stripeInvoices: 0 },
+      differences: [],
+    };
+  }
   const client = await createStripeClient(input.stripe, input.clientOptions);
   const theirs = new Map<string, StripeSubscriptionLike>();
+  const theirInvoices = new Map<string, StripeInvoiceLike>();
   try {
     for await (const subscription of client.subscriptions.list({ status: 'all', limit: 100 })) {
       theirs.set(subscription.id, subscription as unknown as StripeSubscriptionLike);
+    }
+    // Only the invoices we pushed: Stripe's own subscription invoices are not in our ledger.
+    for await (const invoice of client.invoices.list({ limit: 100 })) {
+      if (invoice.id && invoice.metadata?.tollgate_invoice_id)
+        theirInvoices.set(invoice.id, invoice as StripeInvoiceLike);
     }
   } catch (error) {
     throw new TollgateError(
@@ -79,6 +97,7 @@ export async function reconcileWithStripe(
       },
     );
   }
+  const subscriptionBase = { object: 'subscription' as const, invoiceId: null, stripeInvoiceId: null };
   const ours = (
     await db.query<OurRow>(
       `SELECT id, team_id, status, currency, amount_minor::text, current_period_start, current_period_end,
@@ -89,7 +108,12 @@ export async function reconcileWithStripe(
   const differences: ReconciliationDifference[] = [];
   const seen = new Set<string>();
   for (const row of ours) {
-    const base = { subscriptionId: row.id, teamId: row.team_id, stripeSubscriptionId: row.provider_subscription_id };
+    const base = {
+      ...subscriptionBase,
+      subscriptionId: row.id,
+      teamId: row.team_id,
+      stripeSubscriptionId: row.provider_subscription_id,
+    };
     const remote = row.provider_subscription_id ? theirs.get(row.provider_subscription_id) : undefined;
     if (!remote) {
       if (row.status !== 'canceled') {
@@ -134,6 +158,7 @@ export async function reconcileWithStripe(
     const state = stripeSubscriptionState(remote);
     if (state.status === 'canceled') continue;
     differences.push({
+      ...subscriptionBase,
       kind: 'missing_at_home',
       subscriptionId: null,
       teamId: null,
@@ -142,5 +167,93 @@ export async function reconcileWithStripe(
       stripe: state.status,
     });
   }
-  return { configured: true, compared: { ours: ours.length, stripe: theirs.size }, differences };
+  const oursInvoices = await compareInvoices(db, theirInvoices, differences);
+  return {
+    configured: true,
+    compared: { ours: ours.length, stripe: theirs.size, oursInvoices, stripeInvoices: theirInvoices.size },
+    differences,
+  };
+}
+
+/** The fields of a Stripe invoice we read. */
+interface StripeInvoiceLike {
+  id: string;
+  status: string | null;
+  total: number;
+  currency: string;
+  metadata: Record<string, string> | null;
+}
+
+interface OurInvoiceRow {
+  id: string;
+  team_id: string;
+  subscription_id: string;
+  status: string;
+  currency: string;
+  total_minor: string;
+  push_state: string;
+  provider_invoice_id: string;
+}
+
+/** Stripe's `uncollectible` is still owed, as our `open`. */
+const invoiceStatus = (stripe: string | null) => (stripe === 'uncollectible' ? 'open' : (stripe ?? 'draft'));
+
+/** Our invoices pushed to Stripe against Stripe's invoices carrying our id; returns how many of ours. */
+async function compareInvoices(
+  db: Queryable,
+  theirs: Map<string, StripeInvoiceLike>,
+  differences: ReconciliationDifference[],
+): Promise<number> {
+  const ours = (
+    await db.query<OurInvoiceRow>(
+      `SELECT id, team_id, subscription_id, status, currency, total_minor::text, push_state, provider_invoice_id
+       FROM invoices WHERE provider = 'stripe' AND provider_invoice_id IS NOT NULL ORDER BY created_at, id`,
+    )
+  ).rows;
+  const seen = new Set<string>();
+  for (const row of ours) {
+    const base = {
+      object: 'invoice' as const,
+      subscriptionId: row.subscription_id,
+      teamId: row.team_id,
+      stripeSubscriptionId: null,
+      invoiceId: row.id,
+      stripeInvoiceId: row.provider_invoice_id,
+    };
+    const remote = theirs.get(row.provider_invoice_id);
+    if (!remote) {
+      differences.push({ ...base, kind: 'missing_in_stripe', ours: row.status, stripe: null });
+      continue;
+    }
+    seen.add(remote.id);
+    // Until the push finished, Stripe's draft is still being filled: nothing to compare yet.
+    if (row.push_state !== 'finalized') continue;
+    if (invoiceStatus(remote.status) !== row.status) {
+      differences.push({ ...base, kind: 'status_mismatch', ours: row.status, stripe: remote.status });
+    }
+    const currency = row.currency.trim();
+    if (String(remote.total) !== row.total_minor || remote.currency.toUpperCase() !== currency) {
+      differences.push({
+        ...base,
+        kind: 'amount_mismatch',
+        ours: `${row.total_minor} ${currency}`,
+        stripe: `${remote.total} ${remote.currency.toUpperCase()}`,
+      });
+    }
+  }
+  for (const remote of theirs.values()) {
+    if (seen.has(remote.id)) continue;
+    differences.push({
+      object: 'invoice',
+      kind: 'missing_at_home',
+      subscriptionId: null,
+      teamId: null,
+      stripeSubscriptionId: null,
+      invoiceId: remote.metadata?.tollgate_invoice_id ?? null,
+      stripeInvoiceId: remote.id,
+      ours: null,
+      stripe: remote.status,
+    });
+  }
+  return ours.length;
 }

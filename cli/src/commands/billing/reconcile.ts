@@ -7,17 +7,20 @@ interface ReconcileBody {
   message: string;
   compared: { ours: number; stripe: number };
   differences: {
+    object: 'subscription' | 'invoice';
     kind: string;
     subscription_id: string | null;
     team_id: string | null;
     stripe_subscription_id: string | null;
+    invoice_id: string | null;
+    stripe_invoice_id: string | null;
     ours: string | null;
     stripe: string | null;
   }[];
 }
 
 export default class BillingReconcile extends TollgateCommand<typeof BillingReconcile> {
-  static override summary = "Compare our subscriptions with Stripe's and list every difference.";
+  static override summary = "Compare our subscriptions and invoices with Stripe's and list every difference.";
 
   static override description =
     'Read only: missing on either side, status, amount, period and cancel-at-period-end mismatches. Exits 0 when both sides agree (or without Stripe settings, when there is nothing to reconcile against), 1 when there are differences. Operators only.';
@@ -33,9 +36,16 @@ export default class BillingReconcile extends TollgateCommand<typeof BillingReco
         renderTable(
           body.differences,
           [
+            { header: 'object', value: (d) => d.object },
             { header: 'kind', value: (d) => d.kind },
-            { header: 'subscription', value: (d) => d.subscription_id ?? '-' },
-            { header: 'stripe', value: (d) => d.stripe_subscription_id ?? '-' },
+            {
+              header: 'ours id',
+              value: (d) => (d.object === 'invoice' ? d.invoice_id : d.subscription_id) ?? '-',
+            },
+            {
+              header: 'stripe id',
+              value: (d) => (d.object === 'invoice' ? d.stripe_invoice_id : d.stripe_subscription_id) ?? '-',
+            },
             { header: 'ours', value: (d) => d.ours ?? '-' },
             { header: "stripe's", value: (d) => d.stripe ?? '-' },
           ],
