@@ -110,6 +110,15 @@ describe(`revenue metrics (${expectedDatabaseDriver})`, () => {
     await sub(d, 'trial', 'USD', 'month');
     await sub(e, 'trial', 'USD', 'month');
     await recordRevenueSnapshot(testApi.database, { now: clock });
+    // The job runs every hour: a second run the same day replaces the day's record, adds nothing.
+    expect(await recordRevenueSnapshot(testApi.database, { now: clock })).toEqual({
+      day: '2026-01-05',
+      subscriptions: 5,
+    });
+    const stored = await testApi.database.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM subscription_daily_snapshots WHERE day = '2026-01-05'",
+    );
+    expect(stored.rows[0]?.n).toBe(5);
 
     // Day 2: E cancels its trial, A cancels, D's trial ends and it pays.
     clock = new Date('2026-01-06T12:00:01Z');
