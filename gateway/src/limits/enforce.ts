@@ -3,7 +3,6 @@ import { billingPeriod } from './billing-period.js';
 import {
   type LimitDecision,
   type LimitRequest,
-  type QuotaSpec,
   type WindowName,
   type WindowSpec,
   windowShapes,
