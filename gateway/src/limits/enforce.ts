@@ -1,12 +1,6 @@
 import type { TeamPolicy } from '@tollgate/services';
 import { billingPeriod } from './billing-period.js';
-import {
-  type LimitDecision,
-  type LimitRequest,
-  type WindowName,
-  type WindowSpec,
-  windowShapes,
-} from './limiter.js';
+import { type LimitDecision, type LimitRequest, type WindowName, type WindowSpec, windowShapes } from './limiter.js';
 
 /** Per-key limits set on a key (they narrow, never widen, the team's plan). */
 export interface KeyLimits {
