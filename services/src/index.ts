@@ -86,7 +86,9 @@ export {
 export type { CounterDriver, CounterStore } from './counters/counter-store.js';
 export { createMemoryCounterStore } from './counters/memory-counter-store.js';
 export { openCounterStore } from './counters/open-counter-store.js';
+export { creditExpiryJob, deliverLowBalanceAlerts, lowBalanceAlertJob } from './credits/credit-jobs.js';
 export { grantCredits } from './credits/credit-ledger.js';
+export { registerCreditPackStripeHandlers } from './credits/credit-purchases.js';
 export {
   type DemoSetup,
   type DemoSetupOptions,

@@ -228,7 +228,12 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       allowPrivate: options.config.webhooksAllowPrivate ?? false,
     }) as Route[]),
     ...(planRoutes({ database: options.database, signingKey }) as Route[]),
-    ...(creditRoutes({ database: options.database, signingKey }) as Route[]),
+    ...(creditRoutes({
+      database: options.database,
+      signingKey,
+      provider: billingProvider,
+      returnUrl: options.config.publicUrl,
+    }) as Route[]),
     ...(subscriptionRoutes({
       database: options.database,
       signingKey,

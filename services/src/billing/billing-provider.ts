@@ -65,8 +65,29 @@ export interface ProviderSubscriptionRef {
   providerSubscriptionId: string | null;
 }
 
+/** A one-off payment, such as a credit pack, on the provider's hosted page. */
+export interface StartPaymentInput {
+  teamId: string;
+  teamName: string;
+  /** Our purchase id: the idempotency key's id, and carried in the provider's metadata. */
+  purchaseId: string;
+  currency: Currency;
+  /** minor units, e.g. cents */
+  amountMinor: bigint;
+  /** What the customer sees on the payment page, e.g. the pack's name. */
+  description: string;
+  /** Carried on the session and its payment (Stripe metadata): team, pack, purchase. */
+  metadata: Record<string, string>;
+  returnUrl: string;
+}
+
 export interface BillingProvider {
   readonly name: ProviderName;
+  /**
+   * Starts a one-off payment at the provider's hosted page. Absent (the manual provider): the
+   * purchase stays pending until an operator confirms the payment.
+   */
+  startPayment?(db: Queryable, input: StartPaymentInput): Promise<{ url: string; sessionId: string }>;
   /** The team's customer at the provider, created once (idempotent); null for the manual provider. */
   ensureCustomer(db: Queryable, team: { id: string; name: string }): Promise<string | null>;
   startSubscription(db: Queryable, input: StartSubscriptionInput): Promise<StartSubscriptionResult>;

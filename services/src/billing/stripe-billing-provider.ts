@@ -182,6 +182,35 @@ export function createStripeBillingProvider(config: StripeConfig, options: Strip
       return { kind: 'checkout', url: session.url, sessionId: session.id };
     },
 
+    async startPayment(db, input) {
+      const customer = (await provider.ensureCustomer(db, { id: input.teamId, name: input.teamName })) as string;
+      const session = await (await stripe()).checkout.sessions.create(
+        {
+          mode: 'payment',
+          customer,
+          client_reference_id: input.teamId,
+          line_items: [
+            {
+              price_data: {
+                currency: input.currency.toLowerCase(),
+                unit_amount: Number(input.amountMinor),
+                product_data: { name: input.description },
+              },
+              quantity: 1,
+            },
+          ],
+          metadata: input.metadata,
+          // The payment intent carries them too: payment_intent.succeeded grants the pack from them.
+          payment_intent_data: { metadata: input.metadata, description: input.description },
+          success_url: input.returnUrl,
+          cancel_url: input.returnUrl,
+        },
+        { idempotencyKey: idempotencyKey('credit-purchase', input.purchaseId) },
+      );
+      if (!session.url) throw new Error(`Stripe returned Checkout Session ${session.id} without a URL`);
+      return { url: session.url, sessionId: session.id };
+    },
+
     async changePlan(ref: ProviderSubscriptionRef, price, options) {
       if (!ref.providerSubscriptionId) return null;
       const sdk = await stripe();

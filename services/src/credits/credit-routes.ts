@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { appendAuditEntry } from '../audit/index.js';
+import type { BillingProvider } from '../billing/billing-provider.js';
 import { type Currency, currencySchema, metricNameSchema } from '../billing/pricing-schema.js';
 import { TollgateError } from '../errors/tollgate-error.js';
 import { defineRoute } from '../http/route.js';
@@ -25,10 +26,15 @@ import {
   packCreateSchema,
 } from './credit-packs.js';
 import { type CreditPool, formatQuantity, parseQuantity, quantityText } from './credit-pool.js';
+import { type CreditPurchase, confirmManualPurchase, startPackPurchase } from './credit-purchases.js';
 
 export interface CreditRouteOptions {
   database: Database;
   signingKey: Buffer;
+  /** Who collects pack purchases; the manual provider leaves them pending for an operator. */
+  provider: BillingProvider;
+  /** Where the provider's hosted payment page sends the customer back. */
+  returnUrl?: string | undefined;
 }
 
 const params = (ctx: Context) => (ctx as unknown as { params: Record<string, string> }).params;
@@ -84,6 +90,38 @@ function packBody(pack: CreditPack): z.infer<typeof packDocumentSchema> {
     validity_days: pack.validityDays,
     archived_at: pack.archivedAt?.toISOString() ?? null,
     created_at: pack.createdAt.toISOString(),
+  };
+}
+
+const purchaseSchema = z.object({
+  id: z.string(),
+  team_id: z.string(),
+  pack: z.string(),
+  currency: z.string(),
+  amount: z.string().describe('major units, e.g. "49.00"'),
+  amount_minor: digits,
+  status: z.enum(['pending', 'paid', 'refunded']),
+  provider: z.enum(['manual', 'stripe']),
+  checkout_url: z.string().nullable().describe("the provider's hosted payment page; null: an operator confirms it"),
+  created_at: z.string(),
+  paid_at: z.string().nullable(),
+  refunded_at: z.string().nullable(),
+});
+
+function purchaseBody(purchase: CreditPurchase): z.infer<typeof purchaseSchema> {
+  return {
+    id: purchase.id,
+    team_id: purchase.teamId,
+    pack: purchase.packSlug,
+    currency: purchase.currency,
+    amount: quantityText({ currency: purchase.currency }, purchase.amountMinor),
+    amount_minor: `${purchase.amountMinor}`,
+    status: purchase.status,
+    provider: purchase.provider,
+    checkout_url: purchase.checkoutUrl,
+    created_at: purchase.createdAt.toISOString(),
+    paid_at: purchase.paidAt?.toISOString() ?? null,
+    refunded_at: purchase.refundedAt?.toISOString() ?? null,
   };
 }
 
@@ -409,6 +447,92 @@ export function creditRoutes(options: CreditRouteOptions) {
         });
         ctx.status = result.replayed ? 200 : 201;
         ctx.body = { entry: entryBody(result.entry), balance: balanceBody(result.balance) };
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/teams/:team/credits/purchases',
+      operationId: 'buyCreditPack',
+      summary: 'Buy a credit pack (billing:write)',
+      description:
+        "Priced in the team's currency (fixed by its first subscription; else `currency`, USD by default). Through Stripe: a Checkout Session in payment mode; pay at checkout_url and the pack is granted when Stripe reports the payment. With the manual provider the purchase stays pending until an operator confirms it.",
+      tags: ['credits'],
+      body: z.object({
+        pack: z.string().min(1).max(63).describe('slug of the pack'),
+        currency: currencySchema.optional().describe('only for a team without a fixed currency'),
+      }),
+      responses: {
+        201: { description: 'The purchase, pending', schema: purchaseSchema },
+        400: { description: 'validation_failed; price_not_offered: the pack has no price in the team currency' },
+        404: { description: 'not_found: no such pack (or team)' },
+        409: { description: 'pack_archived; currency_fixed' },
+      },
+      handler: async (ctx, { body }) => {
+        const { caller, team } = await teamAccess(ctx, options, 'billing:write');
+        const purchase = await startPackPurchase(
+          { database, provider: options.provider, returnUrl: options.returnUrl },
+          {
+            team: { id: team.id, name: team.name },
+            packSlug: body.pack,
+            currency: body.currency,
+            createdByUserId: caller.user.id,
+            audit: (tx, started) =>
+              appendAuditEntry(
+                tx,
+                callerAudit(ctx, caller, {
+                  action: 'credits.purchase_started',
+                  outcome: 'success',
+                  targetType: 'credit_purchase',
+                  targetId: started.id,
+                  teamId: team.id,
+                  details: {
+                    pack: started.packSlug,
+                    currency: started.currency,
+                    amount_minor: `${started.amountMinor}`,
+                  },
+                }),
+              ),
+          },
+        );
+        ctx.status = 201;
+        ctx.body = purchaseBody(purchase);
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/credits/purchases/:id/confirm',
+      operationId: 'confirmCreditPurchase',
+      summary: 'Confirm a manual pack purchase was paid, granting the pack (credits:manage, operators)',
+      description: 'Confirming it again answers 200 and changes nothing. A Stripe purchase is confirmed by Stripe.',
+      tags: ['credits'],
+      responses: {
+        200: { description: 'The purchase, paid', schema: purchaseSchema },
+        404: { description: 'not_found' },
+        409: { description: 'purchase_not_pending: a Stripe or refunded purchase' },
+      },
+      handler: async (ctx) => {
+        const caller = await operatorCaller(ctx);
+        const purchase = await database.transaction(async (tx) => {
+          const result = await confirmManualPurchase(tx, {
+            purchaseId: params(ctx).id ?? '',
+            confirmedByUserId: caller.user.id,
+          });
+          if (result.confirmed) {
+            await appendAuditEntry(
+              tx,
+              callerAudit(ctx, caller, {
+                action: 'credits.purchase_confirmed',
+                outcome: 'success',
+                targetType: 'credit_purchase',
+                targetId: result.purchase.id,
+                teamId: result.purchase.teamId,
+                details: { pack: result.purchase.packSlug },
+              }),
+            );
+          }
+          return result.purchase;
+        });
+        ctx.body = purchaseBody(purchase);
       },
     }),
     defineRoute({

@@ -175,6 +175,11 @@ export const errorStatus = {
   // Invoices (services/src/billing/invoices.ts, /v1/invoices). Paying or crediting an invoice that is
   // void, a draft or a credit note.
   invoice_not_payable: 409,
+
+  // Credit pack purchases (services/src/credits/credit-purchases.ts). The pack is archived (no longer
+  // sold); confirming a purchase that is not pending (already paid or refunded) or not a manual one.
+  pack_archived: 409,
+  purchase_not_pending: 409,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;
