@@ -24,6 +24,7 @@ import {
   createMetricsRegistry,
   createStripeBillingProvider,
   createStripeEventHandlers,
+  creditExpiryJob,
   type DemoSetup,
   flushUsage,
   isTollgateError,
@@ -32,10 +33,12 @@ import {
   listen,
   loadRoutingConfig,
   loadTeamPolicy,
+  lowBalanceAlertJob,
   openBackends,
   openUsageCounterStore,
   periodCloseJob,
   type RunningServer,
+  registerCreditPackStripeHandlers,
   registerSubscriptionStripeHandlers,
   revenueSnapshotJob,
   setUpDemo,
@@ -138,6 +141,8 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
       teamPolicyEvents: backends.teamPolicyEvents,
       database: backends.database,
     });
+    // payment_intent.succeeded grants a bought credit pack; charge.refunded takes it back.
+    registerCreditPackStripeHandlers(handlers);
     return handlers;
   };
 
@@ -251,6 +256,9 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
             logger,
           }),
           revenueSnapshotJob({ database: backends.database, logger }),
+          // Writes off expired credit every hour; low-balance crossings are emailed within a minute.
+          creditExpiryJob({ database: backends.database, logger }),
+          lowBalanceAlertJob({ database: backends.database, mailer: backends.mailer, logger }),
           // Invoices every ended billing period, then pushes it to Stripe when Stripe collects it.
           periodCloseJob({
             database: backends.database,
