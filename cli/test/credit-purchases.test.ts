@@ -70,7 +70,11 @@ describe(`tollgate credits buy through Stripe (${expectedDatabaseDriver})`, () =
   it('prints the Checkout URL without a terminal and opens nothing', async () => {
     const bought = await runCli(['credits', 'buy', 'fifty', '--team', 'buyer'], env);
     expect(bought.code, bought.stderr).toBe(0);
-    const session = stripe.objects('checkout.session').at(-1) as { url: string; mode: string; amount_total: number };
+    const session = stripe.objects('checkout.session').at(-1) as unknown as {
+      url: string;
+      mode: string;
+      amount_total: number;
+    };
     expect(bought.stdout).toBe(`${session.url}\n`);
     expect(session).toMatchObject({ mode: 'payment', amount_total: 4500 });
     expect(bought.stderr).toContain('Open this URL to pay');
