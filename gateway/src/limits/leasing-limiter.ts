@@ -9,6 +9,7 @@ import {
 } from './limiter.js';
 import { redisReconciler } from './reconcile.js';
 import { quotaKey, refusedByOf, windowKey } from './redis-limiter.js';
+import { ringSlotLua } from './ring-slots.js';
 
 /**
  * Reserve a block of units of every window and the quota in one round trip (the leasing limiter's
@@ -33,7 +34,7 @@ import { quotaKey, refusedByOf, windowKey } from './redis-limiter.js';
  *          granted overage units; per window the sum before the grant and the oldest counted
  *          bucket index (-1 for none); the quota's counted units before the grant.
  */
-const reserveScript = `
+const reserveScript = `${ringSlotLua}
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local want = tonumber(ARGV[1])
@@ -51,9 +52,9 @@ for w = 1, windowCount do
     local slot = index % (buckets + 1)
     local value = redis.call('HGET', KEYS[w], slot)
     if value then
-      local sep = string.find(value, ':', 1, true)
-      if tonumber(string.sub(value, 1, sep - 1)) == index then
-        local left = math.max(0, tonumber(string.sub(value, sep + 1)) - count)
+      local slotIndex, slotCount = parseSlot(value)
+      if slotIndex == index then
+        local left = math.max(0, slotCount - count)
         redis.call('HSET', KEYS[w], slot, index .. ':' .. left)
       end
     end
@@ -102,9 +103,7 @@ for w = 1, windowCount do
   for slot = 1, size do
     local value = values[slot]
     if value then
-      local sep = string.find(value, ':', 1, true)
-      local index = tonumber(string.sub(value, 1, sep - 1))
-      local count = tonumber(string.sub(value, sep + 1))
+      local index, count = parseSlot(value)
       if index > current - size and index <= current then
         counted[index] = count
         sum = sum + count

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { LimitRequest } from './limiter.js';
 import { quotaKey, windowKey } from './redis-limiter.js';
+import { ringSlotLua } from './ring-slots.js';
 
 /**
  * Windows this long or longer get the calls served while Redis was away added back. Shorter ones
@@ -20,7 +21,7 @@ export const reconciledWindowMs = 3_600_000;
  * a quota. ARGV: calls, overage calls, window count, has quota (0/1); per window windowMs, buckets;
  * then the quota's period end (ms since the epoch).
  */
-const reconcileScript = `
+const reconcileScript = `${ringSlotLua}
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local calls = tonumber(ARGV[1])
@@ -37,8 +38,8 @@ for w = 1, windowCount do
   local count = calls
   local value = redis.call('HGET', KEYS[w], slot)
   if value then
-    local sep = string.find(value, ':', 1, true)
-    if tonumber(string.sub(value, 1, sep - 1)) == current then count = count + tonumber(string.sub(value, sep + 1)) end
+    local slotIndex, slotCount = parseSlot(value)
+    if slotIndex == current then count = count + slotCount end
   end
   redis.call('HSET', KEYS[w], slot, current .. ':' .. count)
   redis.call('PEXPIRE', KEYS[w], windowMs + windowMs / buckets)

@@ -8,6 +8,7 @@ import {
   type WindowState,
 } from './limiter.js';
 import { redisReconciler } from './reconcile.js';
+import { ringSlotLua } from './ring-slots.js';
 
 /**
  * One call's whole check, in one round trip: every window and the quota are read, and only when
@@ -22,7 +23,7 @@ import { redisReconciler } from './reconcile.js';
  *          window the sum before this call and the oldest counted bucket index (-1 for none), then
  *          the quota used before this call.
  */
-const checkScript = `
+const checkScript = `${ringSlotLua}
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local cost = tonumber(ARGV[1])
@@ -50,9 +51,7 @@ for w = 1, windowCount do
   for slot = 1, size do
     local value = values[slot]
     if value then
-      local sep = string.find(value, ':', 1, true)
-      local index = tonumber(string.sub(value, 1, sep - 1))
-      local count = tonumber(string.sub(value, sep + 1))
+      local index, count = parseSlot(value)
       if index > current - size and index <= current then
         counted[index] = count
         sum = sum + count
