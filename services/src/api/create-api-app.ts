@@ -15,6 +15,7 @@ import { revenueMetricsRoutes } from '../billing/revenue-metrics-routes.js';
 import { createStripeBillingProvider } from '../billing/stripe-billing-provider.js';
 import { reconciliationRoutes } from '../billing/stripe-reconciliation-routes.js';
 import { stripeWebhookRoutes } from '../billing/stripe-webhooks.js';
+import { planMigrationRoutes } from '../billing/subscription-migration-routes.js';
 import { subscriptionRoutes } from '../billing/subscription-routes.js';
 import type { StripeConfig, TollgateConfig } from '../config/config.js';
 import type { CounterStore } from '../counters/counter-store.js';
@@ -242,6 +243,14 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       teamPolicyEvents: options.teamPolicyEvents,
       logger,
       returnUrl: options.config.publicUrl,
+    }) as Route[]),
+    ...(planMigrationRoutes({
+      database: options.database,
+      signingKey,
+      provider: billingProvider,
+      graceDays: options.config.billingGraceDays ?? 7,
+      teamPolicyEvents: options.teamPolicyEvents,
+      logger,
     }) as Route[]),
     ...(invoiceRoutes({
       database: options.database,

@@ -74,7 +74,7 @@ export interface Subscription {
   updatedAt: Date;
 }
 
-interface SubscriptionRow {
+export interface SubscriptionRow {
   id: string;
   team_id: string;
   plan_id: string;
@@ -152,7 +152,7 @@ async function liveRow(db: Queryable, teamId: string, lock = false): Promise<Sub
   return result.rows[0];
 }
 
-async function rowById(db: Queryable, id: string): Promise<SubscriptionRow | undefined> {
+export async function rowById(db: Queryable, id: string): Promise<SubscriptionRow | undefined> {
   return (await db.query<SubscriptionRow>(`${selectSubscription} WHERE s.id = $1 FOR UPDATE OF s`, [id])).rows[0];
 }
 
@@ -312,7 +312,7 @@ async function syncPaymentRequired(tx: Queryable, teamId: string): Promise<void>
 }
 
 /** Audits a change and tells the team's webhooks, in the change's transaction. */
-async function recordChange(
+export async function recordChange(
   tx: Queryable,
   input: {
     subscriptionId: string;
@@ -558,7 +558,7 @@ const freeProvider: BillingProvider = {
 };
 
 /** The provider of an existing row: its own, or none for a row without a provider subscription. */
-function providerOf(options: SubscriptionServiceOptions, row: SubscriptionRow): BillingProvider {
+export function providerOf(options: SubscriptionServiceOptions, row: SubscriptionRow): BillingProvider {
   return row.provider_subscription_id && row.provider === options.provider.name ? options.provider : freeProvider;
 }
 
@@ -1079,9 +1079,9 @@ export async function runSubscriptionLifecycle(
         );
         await recordChange(tx, {
           subscriptionId: row.id,
-          action: applyPending ? 'subscription.downgraded' : 'subscription.renewed',
+          action: applyPending ? pendingChangeAction(row) : 'subscription.renewed',
           actor: systemActor,
-          details: { from_plan: row.plan_slug, period_start: start.toISOString() },
+          details: { from_plan: row.plan_slug, from_version: row.plan_version, period_start: start.toISOString() },
           invalidations,
         });
         if (applyPending) report.downgraded++;
@@ -1098,9 +1098,9 @@ export async function runSubscriptionLifecycle(
         );
         await recordChange(tx, {
           subscriptionId: row.id,
-          action: 'subscription.downgraded',
+          action: pendingChangeAction(row),
           actor: systemActor,
-          details: { from_plan: row.plan_slug },
+          details: { from_plan: row.plan_slug, from_version: row.plan_version },
           invalidations,
         });
         report.downgraded++;
@@ -1110,6 +1110,10 @@ export async function runSubscriptionLifecycle(
   await invalidations.publish(options);
   return report;
 }
+
+/** A pending change to another version of the same plan is a migration (subscription-migration.ts). */
+const pendingChangeAction = (row: SubscriptionRow) =>
+  row.pending_plan_slug === row.plan_slug ? 'subscription.migrated' : 'subscription.downgraded';
 
 /** The worker job that applies the lifecycle every minute (grace ends, period ends). */
 export function subscriptionLifecycleJob(
