@@ -33,6 +33,7 @@ export interface WebhookDeliveryBody {
 export const webhookEventTypes = [
   'invoice.finalized',
   'invoice.paid',
+  'invoice.voided',
   'quota.threshold_reached',
   'quota.exhausted',
   'subscription.updated',

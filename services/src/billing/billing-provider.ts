@@ -136,6 +136,19 @@ export interface ProviderInvoices {
   }): Promise<{ itemId: string; idempotencyKey: string }>;
   /** Finalizes the provider's invoice (it then collects it). */
   finalize(input: { invoiceId: string; providerInvoiceId: string }): Promise<void>;
+  /**
+   * Voids the provider's finalized invoice (ours was voided). Throws a TollgateError
+   * `invoice_not_voidable` when the provider refuses (it was paid there in the meantime).
+   */
+  voidInvoice(input: { invoiceId: string; providerInvoiceId: string }): Promise<void>;
+  /** A credit note of the provider's invoice for one of ours (`creditNoteId`); returns the provider's id. */
+  createCreditNote(input: {
+    creditNoteId: string;
+    providerInvoiceId: string;
+    /** minor units, e.g. cents; more than 0 */
+    amountMinor: bigint;
+    memo: string;
+  }): Promise<string>;
 }
 
 /** `date` plus whole calendar months in UTC, on the last day of a shorter month (Jan 31 + 1 = Feb 28/29). */

@@ -6,7 +6,15 @@ import { authenticate, type Caller, callerAudit } from '../identity/authenticate
 import { authorize } from '../identity/authorize.js';
 import { teamAccess } from '../teams/team-routes.js';
 import { renderInvoicePdf } from './invoice-pdf.js';
-import { createCreditNote, getInvoice, invoiceBody, listInvoices, markInvoicePaid } from './invoices.js';
+import {
+  createCreditNote,
+  getInvoice,
+  invoiceBody,
+  listInvoices,
+  markInvoicePaid,
+  pushCreditNote,
+  voidInvoice,
+} from './invoices.js';
 import { closeBillingPeriod } from './period-close.js';
 import { decimalAmountSchema } from './pricing-schema.js';
 import type { SubscriptionServiceOptions } from './subscriptions.js';
@@ -33,8 +41,14 @@ const invoiceSchema = z.object({
   total: moneySchema,
   provider: z.enum(['manual', 'stripe']),
   provider_invoice_id: z.string().nullable(),
+  provider_credit_note_id: z.string().nullable().describe("a credit note pushed to Stripe: Stripe's cn_... id"),
+  push_state: z
+    .enum(['none', 'pending', 'invoice_created', 'items_pushed', 'finalized'])
+    .describe('where the push to the provider stands; none: not pushed (manual)'),
   finalized_at: z.string().nullable(),
   paid_at: z.string().nullable(),
+  voided_at: z.string().nullable(),
+  void_reason: z.string().nullable(),
   lines: z.array(
     z.object({
       id: z.string(),
@@ -51,6 +65,9 @@ const invoiceSchema = z.object({
 const creditNoteBody = z.strictObject({
   amount: decimalAmountSchema.describe('in major units of the invoice currency, e.g. "10.00"'),
   reason: z.string().min(1).max(500),
+});
+const voidBody = z.strictObject({
+  reason: z.string().min(1).max(500).optional().describe('why, for the invoice, the audit log and the webhook'),
 });
 const closePeriodBody = z.strictObject({
   now: z.iso
@@ -149,6 +166,35 @@ export function invoiceRoutes(options: InvoiceRouteOptions) {
     }),
     defineRoute({
       method: 'post',
+      path: '/v1/invoices/:id/void',
+      operationId: 'voidInvoice',
+      summary: 'Void an open invoice (billing:operate, operators)',
+      description:
+        'Nothing is owed for it any more: voided at Stripe too when it was pushed there, the credits it consumed are given back, invoice.voided is sent, and a past_due subscription with no other open invoice is active again. Voiding a void invoice answers it unchanged. A paid invoice takes a credit note instead.',
+      tags: ['billing'],
+      body: voidBody,
+      responses: {
+        200: { description: 'The void invoice', schema: invoiceSchema },
+        400: { description: 'validation_failed: a reason that is empty or over 500 characters' },
+        404: { description: 'not_found' },
+        409: {
+          description:
+            'invoice_not_voidable: paid (issue a credit note), a credit note, with credit notes, or still being pushed',
+        },
+        502: { description: 'provider_unavailable: Stripe could not be reached; nothing changed' },
+      },
+      handler: async (ctx, { body }) => {
+        const caller = await operator(ctx);
+        const { invoice } = await voidInvoice(options, {
+          invoiceId: param(ctx, 'id'),
+          reason: body.reason,
+          actor: actor(ctx, caller, 'invoice.voided'),
+        });
+        ctx.body = invoiceBody(invoice);
+      },
+    }),
+    defineRoute({
+      method: 'post',
       path: '/v1/invoices/:id/credit-notes',
       operationId: 'createCreditNote',
       summary: 'Correct a finalized invoice with a credit note (billing:operate, operators)',
@@ -167,8 +213,23 @@ export function invoiceRoutes(options: InvoiceRouteOptions) {
           reason: body.reason,
           actor: actor(ctx, caller, 'invoice.credit_note'),
         });
+        // Stored first; then pushed to Stripe when the invoice was. A failed push stays pending
+        // (push_state) and the period close retries it with the same idempotency key.
+        let shown = note;
+        if (note.pushState === 'pending') {
+          try {
+            if (await pushCreditNote(options.database, options.provider, note.id)) {
+              shown = await getInvoice(options.database, note.id);
+            }
+          } catch (error) {
+            options.logger.warn(
+              { err: error, creditNoteId: note.id },
+              'credit note push failed; the period close retries it',
+            );
+          }
+        }
         ctx.status = 201;
-        ctx.body = invoiceBody(note);
+        ctx.body = invoiceBody(shown);
       },
     }),
     defineRoute({

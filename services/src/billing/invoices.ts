@@ -1,10 +1,17 @@
 import { type AuditEntryInput, appendAuditEntry } from '../audit/audit-log.js';
+import { reverseConsumption } from '../credits/credit-ledger.js';
 import { TollgateError } from '../errors/tollgate-error.js';
 import type { Database, Queryable } from '../storage/database.js';
 import { enqueueTeamEvent } from '../webhooks/webhook-events.js';
+import type { BillingProvider } from './billing-provider.js';
 import { formatMoney, parseAmount } from './money.js';
 import type { Currency } from './pricing-schema.js';
-import { recordSubscriptionPayment, type SubscriptionServiceOptions } from './subscriptions.js';
+import {
+  getSubscription,
+  recordSubscriptionPayment,
+  type SubscriptionActor,
+  type SubscriptionServiceOptions,
+} from './subscriptions.js';
 
 /**
  * Our invoices (docs/billing.md, "Invoices"): read them, mark one paid (an operator for the manual
@@ -47,9 +54,13 @@ export interface Invoice {
   totalMinor: bigint;
   provider: 'manual' | 'stripe';
   providerInvoiceId: string | null;
+  /** A credit note pushed to Stripe: its cn_... id. */
+  providerCreditNoteId: string | null;
   pushState: string;
   finalizedAt: Date | null;
   paidAt: Date | null;
+  voidedAt: Date | null;
+  voidReason: string | null;
   createdAt: Date;
   lines: InvoiceLine[];
 }
@@ -72,9 +83,12 @@ interface InvoiceRow {
   total_minor: string;
   provider: 'manual' | 'stripe';
   provider_invoice_id: string | null;
+  provider_credit_note_id: string | null;
   push_state: string;
   finalized_at: Date | null;
   paid_at: Date | null;
+  voided_at: Date | null;
+  void_reason: string | null;
   created_at: Date;
 }
 
@@ -118,9 +132,12 @@ async function withLines(db: Queryable, rows: InvoiceRow[]): Promise<Invoice[]> 
     totalMinor: BigInt(row.total_minor),
     provider: row.provider,
     providerInvoiceId: row.provider_invoice_id,
+    providerCreditNoteId: row.provider_credit_note_id,
     pushState: row.push_state,
     finalizedAt: row.finalized_at,
     paidAt: row.paid_at,
+    voidedAt: row.voided_at,
+    voidReason: row.void_reason,
     createdAt: row.created_at,
     lines: lines.rows
       .filter((line) => line.invoice_id === row.id)
@@ -181,8 +198,12 @@ export function invoiceBody(invoice: Invoice) {
     total: money(invoice.totalMinor),
     provider: invoice.provider,
     provider_invoice_id: invoice.providerInvoiceId,
+    provider_credit_note_id: invoice.providerCreditNoteId,
+    push_state: invoice.pushState,
     finalized_at: invoice.finalizedAt?.toISOString() ?? null,
     paid_at: invoice.paidAt?.toISOString() ?? null,
+    voided_at: invoice.voidedAt?.toISOString() ?? null,
+    void_reason: invoice.voidReason,
     lines: invoice.lines.map((line) => ({
       id: line.id,
       kind: line.kind,
@@ -286,10 +307,13 @@ export async function createCreditNote(
       );
     }
     const now = input.now ?? new Date();
+    // The credit note of an invoice pushed to a provider goes there too (pushCreditNote), once the
+    // invoice's own push has finished.
+    const pushed = invoice.provider !== 'manual' && invoice.pushState !== 'none';
     const created = await tx.query<{ id: string }>(
       `INSERT INTO invoices (team_id, subscription_id, kind, corrects_invoice_id, period_start, period_end, currency, status,
          subtotal_minor, credits_applied_minor, tax_minor, total_minor, provider, push_state)
-       VALUES ($1, $2, 'credit_note', $3, $4, $5, $6, 'draft', $7, 0, 0, $7, 'manual', 'none') RETURNING id`,
+       VALUES ($1, $2, 'credit_note', $3, $4, $5, $6, 'draft', $7, 0, 0, $7, $8, $9) RETURNING id`,
       [
         invoice.teamId,
         invoice.subscriptionId,
@@ -298,6 +322,8 @@ export async function createCreditNote(
         invoice.periodEnd,
         invoice.currency,
         String(-amount),
+        pushed ? invoice.provider : 'manual',
+        pushed ? 'pending' : 'none',
       ],
     );
     const id = (created.rows[0] as { id: string }).id;
@@ -359,4 +385,204 @@ export async function applyProviderInvoicePayment(
     },
   });
   return { teamId: invoice.team_id, invoiceId: invoice.id, changed: true };
+}
+
+/**
+ * Voids an open invoice (docs/billing.md "Voiding an invoice"): nothing is owed for it any more. In
+ * one transaction with the invoice locked: the provider's copy is voided first when the invoice was
+ * pushed (idempotency key `invoice-void:<our id>`, so a retry after a crash voids nothing twice), then
+ * status void with voided_at and the reason, the credits its period close consumed given back to their
+ * grants (`reverseConsumption`, once per consumption), the `invoice.voided` webhook event and the audit
+ * entry. Voiding a void invoice answers it unchanged (`changed: false`). A paid invoice, a draft, a
+ * credit note, one with credit notes, and one whose push to the provider is under way are refused
+ * with `invoice_not_voidable`. Afterwards, a past_due or unpaid subscription whose team has no other
+ * open invoice is paid up again (`recordSubscriptionPayment`).
+ */
+export async function voidInvoice(
+  options: SubscriptionServiceOptions,
+  input: { invoiceId: string; reason?: string | undefined; actor: Actor },
+): Promise<{ invoice: Invoice; changed: boolean; restored: { pool: string; amount: bigint }[] }> {
+  const reason = input.reason?.trim();
+  if (reason !== undefined && (reason.length === 0 || reason.length > 500)) {
+    throw new TollgateError('validation_failed', 'reason: 1 to 500 characters, or leave it out', {
+      details: { issues: [{ path: 'reason', message: 'must be 1 to 500 characters' }] },
+    });
+  }
+  const at = (options.now ?? (() => new Date()))();
+  const result = await options.database.transaction(async (tx) => {
+    const found = await getInvoice(tx, input.invoiceId);
+    await tx.query('SELECT 1 FROM invoices WHERE id = $1 FOR UPDATE', [found.id]);
+    const invoice = await getInvoice(tx, found.id);
+    if (invoice.status === 'void') return { invoice, changed: false, restored: [] };
+    const refuse = (why: string, hint: string) =>
+      // The HTTP error body carries the message only: what to do instead is part of it.
+      new TollgateError('invoice_not_voidable', `invoice ${invoice.number} ${why}: it cannot be voided; ${hint}`, {
+        hint,
+      });
+    if (invoice.kind === 'credit_note') {
+      throw refuse('is a credit note', 'a credit note is settled when issued; issue none, or correct it with another');
+    }
+    if (invoice.status === 'paid') {
+      throw refuse('is paid', `issue a credit note instead: POST /v1/invoices/${invoice.id}/credit-notes`);
+    }
+    if (invoice.status !== 'open') throw refuse(`is ${invoice.status}`, 'only an open invoice can be voided');
+    const notes = await tx.query('SELECT 1 FROM invoices WHERE corrects_invoice_id = $1 LIMIT 1', [invoice.id]);
+    if (notes.rows.length > 0) {
+      throw refuse('has credit notes', 'credit what is left of it with another credit note instead');
+    }
+    if (invoice.pushState === 'invoice_created' || invoice.pushState === 'items_pushed') {
+      throw refuse(
+        `is still being pushed to ${invoice.provider}`,
+        'run tollgate billing close-period to finish the push, then void it',
+      );
+    }
+    if (invoice.pushState === 'finalized' && invoice.providerInvoiceId) {
+      const provider = options.provider.invoices;
+      if (!provider || options.provider.name !== invoice.provider) {
+        throw new TollgateError(
+          'provider_unavailable',
+          `invoice ${invoice.number} is at ${invoice.provider}, which is not configured here`,
+          { hint: 'void it where STRIPE_SECRET_KEY is set' },
+        );
+      }
+      await provider.voidInvoice({ invoiceId: invoice.id, providerInvoiceId: invoice.providerInvoiceId });
+    }
+    // An invoice voided before its push began never reaches the provider.
+    await tx.query(
+      `UPDATE invoices SET status = 'void', voided_at = $2, void_reason = $3,
+         push_state = CASE WHEN push_state = 'pending' THEN 'none' ELSE push_state END
+       WHERE id = $1`,
+      [invoice.id, at, reason ?? null],
+    );
+    const consumptions = await tx.query<{ id: string; pool: string }>(
+      `SELECT id, pool FROM credit_entries WHERE team_id = $1 AND kind = 'consumption' AND reference = $2 AND delta < 0
+       ORDER BY seq`,
+      [invoice.teamId, `invoice:${invoice.id}`],
+    );
+    const restored: { pool: string; amount: bigint }[] = [];
+    for (const consumption of consumptions.rows) {
+      const reversal = await reverseConsumption(tx, {
+        teamId: invoice.teamId,
+        consumptionEntryId: consumption.id,
+        reference: `invoice:${invoice.id}`,
+        reason: `invoice ${invoice.number} voided`,
+        idempotencyKey: `void:${consumption.id}`,
+        createdByUserId: input.actor.actorUserId ?? null,
+        now: at,
+      });
+      restored.push({ pool: consumption.pool, amount: reversal.restored });
+    }
+    await enqueueTeamEvent(tx, {
+      teamId: invoice.teamId,
+      type: 'invoice.voided',
+      data: {
+        invoice_id: invoice.id,
+        number: invoice.number,
+        currency: invoice.currency,
+        total_minor: String(invoice.totalMinor),
+        reason: reason ?? null,
+      },
+    });
+    await appendAuditEntry(tx, {
+      ...input.actor,
+      outcome: 'success',
+      teamId: invoice.teamId,
+      action: 'invoice.voided',
+      targetType: 'invoice',
+      targetId: invoice.id,
+      details: {
+        number: invoice.number,
+        total_minor: String(invoice.totalMinor),
+        currency: invoice.currency,
+        reason: reason ?? null,
+        provider_invoice_id: invoice.providerInvoiceId,
+        credits_restored: restored.map((entry) => ({ pool: entry.pool, amount_minor: String(entry.amount) })),
+      },
+    });
+    return { invoice: await getInvoice(tx, invoice.id), changed: true, restored };
+  });
+  if (result.changed) await settleAfterVoid(options, result.invoice.teamId, at, input.actor);
+  return result;
+}
+
+/** A past_due or unpaid subscription is paid up once no open invoice of the team is left. */
+async function settleAfterVoid(
+  options: SubscriptionServiceOptions,
+  teamId: string,
+  at: Date,
+  actor: SubscriptionActor,
+): Promise<void> {
+  const subscription = await getSubscription(options.database, teamId);
+  if (!subscription || (subscription.status !== 'past_due' && subscription.status !== 'unpaid')) return;
+  const open = await options.database.query(
+    "SELECT 1 FROM invoices WHERE team_id = $1 AND kind = 'invoice' AND status = 'open' LIMIT 1",
+    [teamId],
+  );
+  if (open.rows.length > 0) return;
+  await recordSubscriptionPayment(options, { teamId, at, actor });
+}
+
+/**
+ * Pushes one credit note to the provider of the invoice it corrects (docs/stripe.md "Credit notes"):
+ * a Stripe credit note of the amount, idempotency key `credit-note:<our id>`, its id recorded with
+ * push_state `finalized`. Waits (returns false) while the invoice's own push is unfinished; a crash
+ * between the call and the update is repaired by the next run, which gets the same credit note back.
+ */
+export async function pushCreditNote(
+  database: Database,
+  provider: BillingProvider,
+  creditNoteId: string,
+): Promise<boolean> {
+  const found = await database.query<{
+    push_state: string;
+    provider: string;
+    total_minor: string;
+    number: string;
+    invoice_number: string;
+    invoice_push_state: string;
+    provider_invoice_id: string | null;
+  }>(
+    `SELECT n.push_state, n.provider, n.total_minor::text AS total_minor, n.number, i.number AS invoice_number,
+       i.push_state AS invoice_push_state, i.provider_invoice_id
+     FROM invoices n JOIN invoices i ON i.id = n.corrects_invoice_id WHERE n.id = $1 AND n.kind = 'credit_note'`,
+    [creditNoteId],
+  );
+  const note = found.rows[0];
+  if (!note || note.push_state !== 'pending') return false;
+  if (note.provider !== provider.name || !provider.invoices) return false;
+  if (note.invoice_push_state !== 'finalized' || !note.provider_invoice_id) return false;
+  const providerCreditNoteId = await provider.invoices.createCreditNote({
+    creditNoteId,
+    providerInvoiceId: note.provider_invoice_id,
+    amountMinor: -BigInt(note.total_minor),
+    memo: `Tollgate credit note ${note.number} for ${note.invoice_number}`,
+  });
+  await database.query(
+    `UPDATE invoices SET provider_credit_note_id = $2, push_state = 'finalized' WHERE id = $1 AND push_state = 'pending'`,
+    [creditNoteId, providerCreditNoteId],
+  );
+  return true;
+}
+
+/** Pushes every credit note still pending at `provider` (the period close runs it): how many went, how many failed. */
+export async function pushPendingCreditNotes(
+  database: Database,
+  provider: BillingProvider,
+  onError: (error: unknown, creditNoteId: string) => void,
+): Promise<{ pushed: number; failed: number }> {
+  const pending = await database.query<{ id: string }>(
+    `SELECT id FROM invoices WHERE kind = 'credit_note' AND provider = $1 AND push_state = 'pending' ORDER BY created_at`,
+    [provider.name],
+  );
+  let pushed = 0;
+  let failed = 0;
+  for (const { id } of pending.rows) {
+    try {
+      if (await pushCreditNote(database, provider, id)) pushed++;
+    } catch (error) {
+      failed++;
+      onError(error, id);
+    }
+  }
+  return { pushed, failed };
 }

@@ -8,6 +8,7 @@ import type { TeamPolicyEvents } from '../plans/team-policy-events.js';
 import type { Database, Queryable } from '../storage/database.js';
 import { enqueueTeamEvent } from '../webhooks/webhook-events.js';
 import type { BillingProvider } from './billing-provider.js';
+import { pushPendingCreditNotes } from './invoices.js';
 import { formatMoney } from './money.js';
 import { rateLine } from './pricing.js';
 import type { Currency, MeteredPrice } from './pricing-schema.js';
@@ -121,7 +122,8 @@ export async function closeBillingPeriod(
     }
   }
   const unpushed = await database.query<{ id: string }>(
-    `SELECT id FROM invoices WHERE provider = $1 AND push_state IN ('pending', 'invoice_created', 'items_pushed')
+    `SELECT id FROM invoices WHERE provider = $1 AND kind = 'invoice' AND status <> 'void'
+       AND push_state IN ('pending', 'invoice_created', 'items_pushed')
      ORDER BY created_at`,
     [options.provider.name],
   );
@@ -134,6 +136,12 @@ export async function closeBillingPeriod(
       report.pushFailed++;
       logger?.warn({ err: error, invoiceId: id }, 'invoice push failed; the next period close resumes it');
     }
+  }
+  // Credit notes of pushed invoices whose own push failed or waited for the invoice's.
+  if (options.provider.invoices) {
+    await pushPendingCreditNotes(database, options.provider, (error, creditNoteId) =>
+      logger?.warn({ err: error, creditNoteId }, 'credit note push failed; the next period close retries it'),
+    );
   }
   return report;
 }

@@ -1,5 +1,6 @@
 import type Stripe from 'stripe';
 import type { StripeConfig } from '../config/config.js';
+import { TollgateError } from '../errors/tollgate-error.js';
 import type { Queryable } from '../storage/database.js';
 import type {
   BillingProvider,
@@ -287,6 +288,43 @@ export function createStripeBillingProvider(config: StripeConfig, options: Strip
           { auto_advance: true },
           { idempotencyKey: idempotencyKey('invoice-finalize', input.invoiceId) },
         );
+      },
+      async voidInvoice(input) {
+        try {
+          await (await stripe()).invoices.voidInvoice(
+            input.providerInvoiceId,
+            {},
+            { idempotencyKey: idempotencyKey('invoice-void', input.invoiceId) },
+          );
+        } catch (error) {
+          // Stripe voids only open (or uncollectible) invoices: it was paid there meanwhile.
+          if (isStripeError(error, 'invoice_not_editable')) {
+            throw new TollgateError(
+              'invoice_not_voidable',
+              `Stripe refused to void ${input.providerInvoiceId}: ${(error as Error).message}`,
+              { hint: 'the invoice was paid at Stripe: issue a credit note instead', cause: error },
+            );
+          }
+          throw error;
+        }
+      },
+      async createCreditNote(input) {
+        const sdk = await stripe();
+        // A paid invoice's credit goes to the customer's balance (the next invoice is reduced);
+        // an open one's reduces what is still due on it.
+        const invoice = await sdk.invoices.retrieve(input.providerInvoiceId);
+        const amount = Number(input.amountMinor);
+        const note = await sdk.creditNotes.create(
+          {
+            invoice: input.providerInvoiceId,
+            amount,
+            ...(invoice.status === 'paid' ? { credit_amount: amount } : {}),
+            memo: input.memo,
+            metadata: { tollgate_credit_note_id: input.creditNoteId },
+          },
+          { idempotencyKey: idempotencyKey('credit-note', input.creditNoteId) },
+        );
+        return note.id;
       },
     },
 

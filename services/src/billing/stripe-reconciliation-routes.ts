@@ -14,7 +14,7 @@ export interface ReconciliationRouteOptions {
 }
 
 const differenceSchema = z.object({
-  object: z.enum(['subscription', 'invoice']),
+  object: z.enum(['subscription', 'invoice', 'credit_note']),
   kind: z.string(),
   subscription_id: z.string().nullable(),
   team_id: z.string().nullable(),

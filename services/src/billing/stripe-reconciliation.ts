@@ -22,14 +22,17 @@ export type DifferenceKind =
 
 export interface ReconciliationDifference {
   kind: DifferenceKind;
-  /** What differs: a subscription, or an invoice we pushed to Stripe. */
-  object: 'subscription' | 'invoice';
+  /** What differs: a subscription, an invoice we pushed to Stripe, or a credit note of one. */
+  object: 'subscription' | 'invoice' | 'credit_note';
   /** Our subscription id; null for one only Stripe has. */
   subscriptionId: string | null;
   teamId: string | null;
   /** Stripe's sub_... id; null for one of ours Stripe was never told about. */
   stripeSubscriptionId: string | null;
-  /** Our invoice id and Stripe's in_... id, for an invoice difference; null otherwise. */
+  /**
+   * Our invoice id and Stripe's in_... id, for an invoice difference; for a credit note, our credit
+   * note's id and Stripe's cn_... id (null when it was never pushed); null for a subscription.
+   */
   invoiceId: string | null;
   stripeInvoiceId: string | null;
   /** What we hold and what Stripe holds, as text ("active", "1000 USD", an ISO period). */
@@ -78,6 +81,7 @@ export async function reconcileWithStripe(
   const client = await createStripeClient(input.stripe, input.clientOptions);
   const theirs = new Map<string, StripeSubscriptionLike>();
   const theirInvoices = new Map<string, StripeInvoiceLike>();
+  const theirCreditNotes = new Set<string>();
   try {
     for await (const subscription of client.subscriptions.list({ status: 'all', limit: 100 })) {
       theirs.set(subscription.id, subscription as unknown as StripeSubscriptionLike);
@@ -86,6 +90,9 @@ export async function reconcileWithStripe(
     for await (const invoice of client.invoices.list({ limit: 100 })) {
       if (invoice.id && invoice.metadata?.tollgate_invoice_id)
         theirInvoices.set(invoice.id, invoice as StripeInvoiceLike);
+    }
+    for await (const note of client.creditNotes.list({ limit: 100 })) {
+      if (note.metadata?.tollgate_credit_note_id) theirCreditNotes.add(note.id);
     }
   } catch (error) {
     throw new TollgateError(
@@ -168,6 +175,7 @@ export async function reconcileWithStripe(
     });
   }
   const oursInvoices = await compareInvoices(db, theirInvoices, differences);
+  await findCreditNotesMissingInStripe(db, theirCreditNotes, differences);
   return {
     configured: true,
     compared: { ours: ours.length, stripe: theirs.size, oursInvoices, stripeInvoices: theirInvoices.size },
@@ -256,4 +264,42 @@ async function compareInvoices(
     });
   }
   return ours.length;
+}
+
+/**
+ * Our credit notes of invoices pushed to Stripe that Stripe does not hold: still pending (their push
+ * failed or waits for the invoice's), or pushed under an id Stripe no longer knows. The period close
+ * pushes pending ones again; the difference says which are still owed to Stripe.
+ */
+async function findCreditNotesMissingInStripe(
+  db: Queryable,
+  theirs: Set<string>,
+  differences: ReconciliationDifference[],
+): Promise<void> {
+  const ours = await db.query<{
+    id: string;
+    team_id: string;
+    subscription_id: string;
+    currency: string;
+    total_minor: string;
+    push_state: string;
+    provider_credit_note_id: string | null;
+  }>(
+    `SELECT id, team_id, subscription_id, currency, total_minor::text, push_state, provider_credit_note_id
+     FROM invoices WHERE kind = 'credit_note' AND provider = 'stripe' AND push_state <> 'none' ORDER BY created_at, id`,
+  );
+  for (const row of ours.rows) {
+    if (row.provider_credit_note_id && theirs.has(row.provider_credit_note_id)) continue;
+    differences.push({
+      object: 'credit_note',
+      kind: 'missing_in_stripe',
+      subscriptionId: row.subscription_id,
+      teamId: row.team_id,
+      stripeSubscriptionId: null,
+      invoiceId: row.id,
+      stripeInvoiceId: row.provider_credit_note_id,
+      ours: `${-BigInt(row.total_minor)} ${row.currency.trim()} (${row.push_state})`,
+      stripe: null,
+    });
+  }
 }

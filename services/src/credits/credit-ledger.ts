@@ -12,7 +12,7 @@ import { type CreditPool, poolFromKey, poolKey } from './credit-pool.js';
  * inside a transaction (`database.transaction`); a refused input throws before anything is written.
  */
 
-export type CreditEntryKind = 'grant' | 'consumption' | 'expiry' | 'refund_reversal';
+export type CreditEntryKind = 'grant' | 'consumption' | 'expiry' | 'refund_reversal' | 'consumption_reversal';
 
 export interface CreditEntry {
   id: string;
@@ -492,7 +492,9 @@ export async function reverseCreditGrant(
     kind: 'refund_reversal',
     delta: -amount,
     balanceAfter: balance,
-    allocations: amount > 0n ? [{ grantEntryId: input.grantEntryId, amount }] : [],
+    // The grant is named even when nothing was left of it: giving back a consumption later
+    // (reverseConsumption) must know the grant was taken back and return nothing to it.
+    allocations: [{ grantEntryId: input.grantEntryId, amount }],
     reference: input.reference ?? input.grantEntryId,
     idempotencyKey: input.idempotencyKey,
     now,
@@ -500,6 +502,81 @@ export async function reverseCreditGrant(
   await tx.query('UPDATE credit_grant_remainders SET remaining = 0 WHERE grant_entry_id = $1', [input.grantEntryId]);
   await writeBalance(tx, input.teamId, pool, row, balance, entryId, now);
   return { entry: await entryById(tx, entryId), reversed: amount, replayed: false };
+}
+
+/**
+ * Gives back a consumption (an invoice voided after its period close took credits): each amount
+ * returns to the grant it was taken from, keeping that grant's expiry, as if it had never been
+ * consumed. So the part of a grant that has expired by `now`, or that a refund has taken back since,
+ * is not given back: it would have lapsed or been reversed with the grant. One
+ * `consumption_reversal` entry (positive, possibly 0), idempotent by `idempotencyKey`.
+ */
+export async function reverseConsumption(
+  tx: Queryable,
+  input: {
+    teamId: string;
+    consumptionEntryId: string;
+    reference?: string | null;
+    reason?: string | null;
+    idempotencyKey: string;
+    createdByUserId?: string | null;
+    now?: Date;
+  },
+): Promise<{ entry: CreditEntry; restored: bigint; replayed: boolean }> {
+  checkKey(input.idempotencyKey);
+  const found = await tx.query<{ pool: string }>(
+    "SELECT pool FROM credit_entries WHERE id = $1 AND team_id = $2 AND kind = 'consumption'",
+    [input.consumptionEntryId, input.teamId],
+  );
+  const pool = found.rows[0]?.pool;
+  if (!pool) throw new TollgateError('not_found', 'no such credit consumption');
+  const now = input.now ?? new Date();
+  const row = await lockBalance(tx, input.teamId, pool);
+  const existing = await entryByKey(tx, input.teamId, input.idempotencyKey);
+  if (existing) {
+    if (existing.kind !== 'consumption_reversal') throw conflict(input.idempotencyKey, existing);
+    return { entry: existing, restored: existing.delta, replayed: true };
+  }
+  const consumption = await entryById(tx, input.consumptionEntryId);
+  const restoredTo: { grantEntryId: string; amount: bigint }[] = [];
+  for (const allocation of consumption.allocations) {
+    if (allocation.amount <= 0n) continue;
+    const lot = await tx.query<{ expires_at: Date | null }>(
+      'SELECT expires_at FROM credit_grant_remainders WHERE grant_entry_id = $1 FOR UPDATE',
+      [allocation.grantEntryId],
+    );
+    const expiresAt = lot.rows[0]?.expires_at;
+    if (expiresAt === undefined || (expiresAt !== null && expiresAt <= now)) continue;
+    const reversed = await tx.query(
+      `SELECT 1 FROM credit_entries WHERE team_id = $1 AND kind = 'refund_reversal'
+       AND allocations @> jsonb_build_array(jsonb_build_object('grant_entry_id', $2::text))`,
+      [input.teamId, allocation.grantEntryId],
+    );
+    if (reversed.rowCount > 0) continue;
+    await tx.query('UPDATE credit_grant_remainders SET remaining = remaining + $2::bigint WHERE grant_entry_id = $1', [
+      allocation.grantEntryId,
+      String(allocation.amount),
+    ]);
+    restoredTo.push(allocation);
+  }
+  const restored = restoredTo.reduce((sum, a) => sum + a.amount, 0n);
+  const balance = row.balance + restored;
+  const entryId = await insertEntry(tx, {
+    teamId: input.teamId,
+    pool,
+    kind: 'consumption_reversal',
+    delta: restored,
+    balanceAfter: balance,
+    requested: -consumption.delta,
+    allocations: restoredTo,
+    reference: input.reference ?? consumption.reference,
+    reason: input.reason ?? null,
+    idempotencyKey: input.idempotencyKey,
+    createdByUserId: input.createdByUserId ?? null,
+    now,
+  });
+  await writeBalance(tx, input.teamId, pool, row, balance, entryId, now);
+  return { entry: await entryById(tx, entryId), restored, replayed: false };
 }
 
 /**

@@ -6,6 +6,7 @@ import type { StripeEventContext, StripeEventHandlers } from '../billing/stripe-
 import { TollgateError } from '../errors/tollgate-error.js';
 import type { Database, Queryable } from '../storage/database.js';
 import { type CreditPack, findCreditPack, fulfilPackPurchase, reversePackPurchase } from './credit-packs.js';
+import { type CreditPool, poolFromKey } from './credit-pool.js';
 
 /**
  * Buying a credit pack (docs/billing.md "Credits"). A purchase row is written first, so its id is
@@ -245,14 +246,52 @@ export async function confirmManualPurchase(
   return { purchase: (await findCreditPurchase(tx, purchase.id)) as CreditPurchase, confirmed: true };
 }
 
-/** The team's purchases, newest first. */
-export async function listCreditPurchases(db: Queryable, teamId: string, limit = 50): Promise<CreditPurchase[]> {
-  const result = await db.query<PurchaseRow>(
-    `SELECT ${purchaseColumns} FROM credit_purchases p JOIN credit_packs k ON k.id = p.pack_id
-     WHERE p.team_id = $1 ORDER BY p.created_at DESC, p.id LIMIT $2`,
-    [teamId, limit],
+export interface CreditPurchaseListItem extends CreditPurchase {
+  /** What the pack grants: minor units of a currency, or units of a metric. */
+  grant: { pool: CreditPool; amount: bigint };
+  /** The ledger entry of the grant, once the purchase was paid; null before. */
+  grantEntryId: string | null;
+}
+
+/**
+ * The team's purchases, newest first, `limit` at a time. `before` is the id of the last purchase of
+ * the previous page (the `next_before` of the route); an id that is not one of the team's purchases
+ * is refused with validation_failed.
+ */
+export async function listCreditPurchases(
+  db: Queryable,
+  teamId: string,
+  options: { limit: number; before?: string | undefined },
+): Promise<{ purchases: CreditPurchaseListItem[]; nextBefore: string | null }> {
+  let cursor: { created_at: Date; id: string } | undefined;
+  if (options.before !== undefined) {
+    const found = uuidPattern.test(options.before)
+      ? await db.query<{ created_at: Date; id: string }>(
+          'SELECT created_at, id FROM credit_purchases WHERE id = $1 AND team_id = $2',
+          [options.before, teamId],
+        )
+      : { rows: [] };
+    cursor = found.rows[0];
+    if (!cursor) throw new TollgateError('validation_failed', 'before: the next_before of the previous page');
+  }
+  const result = await db.query<
+    PurchaseRow & { grant_pool: string; grant_amount: string; grant_entry_id: string | null }
+  >(
+    `SELECT ${purchaseColumns}, k.grant_pool, k.grant_amount::text AS grant_amount, e.id AS grant_entry_id
+     FROM credit_purchases p JOIN credit_packs k ON k.id = p.pack_id
+     LEFT JOIN credit_entries e ON e.team_id = p.team_id AND e.kind = 'grant'
+       AND e.idempotency_key = 'pack-purchase:' || p.provider_payment_id
+     WHERE p.team_id = $1 AND ($2::timestamptz IS NULL OR (p.created_at, p.id) < ($2::timestamptz, $3::uuid))
+     ORDER BY p.created_at DESC, p.id DESC LIMIT $4`,
+    [teamId, cursor?.created_at ?? null, cursor?.id ?? null, options.limit + 1],
   );
-  return result.rows.map(toPurchase);
+  const purchases = result.rows.slice(0, options.limit).map((row) => ({
+    ...toPurchase(row),
+    grant: { pool: poolFromKey(row.grant_pool), amount: BigInt(row.grant_amount) },
+    grantEntryId: row.grant_entry_id,
+  }));
+  const last = purchases.at(-1);
+  return { purchases, nextBefore: result.rows.length > options.limit && last ? last.id : null };
 }
 
 const idOf = (value: unknown): string | undefined =>

@@ -26,7 +26,13 @@ import {
   packCreateSchema,
 } from './credit-packs.js';
 import { type CreditPool, formatQuantity, parseQuantity, quantityText } from './credit-pool.js';
-import { type CreditPurchase, confirmManualPurchase, startPackPurchase } from './credit-purchases.js';
+import {
+  type CreditPurchase,
+  type CreditPurchaseListItem,
+  confirmManualPurchase,
+  listCreditPurchases,
+  startPackPurchase,
+} from './credit-purchases.js';
 
 export interface CreditRouteOptions {
   database: Database;
@@ -125,6 +131,48 @@ function purchaseBody(purchase: CreditPurchase): z.infer<typeof purchaseSchema> 
   };
 }
 
+const purchaseListItemSchema = purchaseSchema.omit({ checkout_url: true }).extend({
+  grant: z.object({
+    ...poolFields,
+    amount: z.string().describe('"50.00" of a currency, or "1000000" units'),
+    amount_minor: digits,
+    display: z.string().describe('"$50.00" or "1,000,000 calls"'),
+  }),
+  granted: z
+    .boolean()
+    .describe('the pack is in the ledger (paid; refunded ones stay true: the reversal is its own entry)'),
+  provider_reference: z
+    .string()
+    .nullable()
+    .describe("the provider's payment (pi_..., manual:<id>) once paid, else its checkout session (cs_...)"),
+});
+
+function purchaseListItemBody(purchase: CreditPurchaseListItem): z.infer<typeof purchaseListItemSchema> {
+  const { checkout_url: _url, ...body } = purchaseBody(purchase);
+  return {
+    ...body,
+    grant: {
+      ...poolBody(purchase.grant.pool),
+      amount: quantityText(purchase.grant.pool, purchase.grant.amount),
+      amount_minor: `${purchase.grant.amount}`,
+      display: formatQuantity(purchase.grant.pool, purchase.grant.amount),
+    },
+    granted: purchase.grantEntryId !== null,
+    provider_reference: purchase.providerPaymentId ?? purchase.providerSessionId,
+  };
+}
+
+function purchasePageQuery(ctx: Context): { limit: number; before?: string } {
+  const { limit, before } = ctx.query;
+  if (limit !== undefined && (typeof limit !== 'string' || !/^[1-9]\d{0,2}$/.test(limit) || Number(limit) > 200)) {
+    throw new TollgateError('validation_failed', 'limit: a number from 1 to 200');
+  }
+  if (before !== undefined && typeof before !== 'string') {
+    throw new TollgateError('validation_failed', 'before: the next_before of the previous page');
+  }
+  return { limit: limit === undefined ? 50 : Number(limit), ...(before === undefined ? {} : { before }) };
+}
+
 const balanceSchema = z.object({
   ...poolFields,
   balance: z.string().describe('"25.00" of a currency, or units'),
@@ -153,7 +201,7 @@ function balanceBody(balance: CreditBalance): z.infer<typeof balanceSchema> {
 const entrySchema = z.object({
   id: z.string(),
   seq: digits,
-  kind: z.enum(['grant', 'consumption', 'expiry', 'refund_reversal']),
+  kind: z.enum(['grant', 'consumption', 'expiry', 'refund_reversal', 'consumption_reversal']),
   ...poolFields,
   amount: z.string().describe('signed: "50.00", "-25.00", or units'),
   amount_minor: z.string(),
@@ -447,6 +495,30 @@ export function creditRoutes(options: CreditRouteOptions) {
         });
         ctx.status = result.replayed ? 200 : 201;
         ctx.body = { entry: entryBody(result.entry), balance: balanceBody(result.balance) };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/teams/:team/credits/purchases',
+      operationId: 'listCreditPurchases',
+      summary: "The team's credit pack purchases, newest first (billing:read)",
+      description:
+        'Every purchase, pending, paid or refunded, with what its pack grants and the provider reference. ?limit (default 50, at most 200) at a time; pass next_before as ?before for the next page.',
+      tags: ['credits'],
+      responses: {
+        200: {
+          description: 'Purchases',
+          schema: z.object({ purchases: z.array(purchaseListItemSchema), next_before: z.string().nullable() }),
+        },
+        400: {
+          description: 'validation_failed: a limit outside 1..200, or a before that is not a purchase of the team',
+        },
+      },
+      handler: async (ctx) => {
+        const page = purchasePageQuery(ctx);
+        const { team } = await teamAccess(ctx, options, 'billing:read');
+        const { purchases, nextBefore } = await listCreditPurchases(database, team.id, page);
+        ctx.body = { purchases: purchases.map(purchaseListItemBody), next_before: nextBefore };
       },
     }),
     defineRoute({

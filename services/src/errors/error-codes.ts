@@ -175,6 +175,9 @@ export const errorStatus = {
   // Invoices (services/src/billing/invoices.ts, /v1/invoices). Paying or crediting an invoice that is
   // void, a draft or a credit note.
   invoice_not_payable: 409,
+  // Voiding an invoice that is not open (paid: issue a credit note; a credit note; one whose push to
+  // the provider is under way or that the provider refuses to void).
+  invoice_not_voidable: 409,
 
   // Credit pack purchases (services/src/credits/credit-purchases.ts). The pack is archived (no longer
   // sold); confirming a purchase that is not pending (already paid or refunded) or not a manual one.

@@ -4,6 +4,7 @@ import type { Queryable } from '../storage/database.js';
 export const webhookEventTypes = [
   'invoice.finalized',
   'invoice.paid',
+  'invoice.voided',
   'quota.threshold_reached',
   'quota.exhausted',
   'subscription.updated',

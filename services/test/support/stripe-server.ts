@@ -2410,6 +2410,184 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
     return { body: list(invoices, call.query, '/v1/invoices', listExpand(call.expand)) };
   });
 
+  // Credit notes (docs.stripe.com/api/credit_notes/create): of a finalized invoice, for an amount or
+  // for lines, never more than the invoice leaves to credit. An open invoice's credit note reduces
+  // what is due (pre-payment; fully credited, it is paid); a paid one's must say where the money
+  // goes: credit_amount (the customer's balance) or out_of_band_amount (post-payment).
+  route('POST', '/v1/credit_notes', (call) => {
+    const params = call.params;
+    allow(params, 'invoice amount lines memo metadata reason credit_amount out_of_band_amount effective_at email_type');
+    const invoice = load<Invoice>('invoice', requiredStr(params, 'invoice'), 'invoice');
+    if (invoice.status !== 'open' && invoice.status !== 'paid' && invoice.status !== 'uncollectible') {
+      throw invalid(
+        `Credit notes can only be issued for invoices that are open, paid or uncollectible; ${invoice.id} is ${invoice.status}.`,
+        { code: 'invoice_not_editable', param: 'invoice' },
+      );
+    }
+    const lineParams = arrOfObjects(params, 'lines');
+    const lines = lineParams.map((line, index) => {
+      const path = `lines[${index}]`;
+      allow(line, 'type amount invoice_line quantity unit_amount description', path);
+      const type = oneOf(line, 'type', ['custom_line_item', 'invoice_line_item'], `${path}[type]`);
+      if (!type) throw missingParam(`${path}[type]`);
+      if (type === 'custom_line_item') {
+        const unitAmount = int(line, 'unit_amount', `${path}[unit_amount]`);
+        if (unitAmount === undefined) throw missingParam(`${path}[unit_amount]`);
+        const quantity = int(line, 'quantity', `${path}[quantity]`) ?? 1;
+        return {
+          type,
+          amount: unitAmount * quantity,
+          quantity,
+          unit_amount: unitAmount,
+          description: str(line, 'description') ?? null,
+          invoice_line_item: null as string | null,
+        };
+      }
+      const invoiceLine = requiredStr(line, 'invoice_line', `${path}[invoice_line]`);
+      const known = invoice.lines.data.find((candidate) => candidate.id === invoiceLine);
+      if (!known) throw noSuch('invoice line', invoiceLine, `${path}[invoice_line]`);
+      const amount = int(line, 'amount', `${path}[amount]`) ?? known.amount;
+      if (amount > known.amount) {
+        throw invalid(`The amount of ${path} cannot exceed the amount of invoice line ${invoiceLine}.`, {
+          param: `${path}[amount]`,
+        });
+      }
+      return {
+        type,
+        amount,
+        quantity: 1,
+        unit_amount: amount,
+        description: null as string | null,
+        invoice_line_item: invoiceLine,
+      };
+    });
+    const amountParam = int(params, 'amount');
+    if (amountParam === undefined && lines.length === 0) {
+      throw invalid('You must pass either `amount` or `lines` to create a credit note.', { param: 'amount' });
+    }
+    const linesTotal = lines.reduce((sum, line) => sum + line.amount, 0);
+    if (amountParam !== undefined && lines.length > 0 && amountParam !== linesTotal) {
+      throw invalid(`The amount (${amountParam}) must equal the sum of the lines (${linesTotal}).`, {
+        param: 'amount',
+      });
+    }
+    const total = amountParam ?? linesTotal;
+    if (total <= 0) throw invalid('The credit note amount must be greater than 0.', { param: 'amount' });
+    const creditAmount = int(params, 'credit_amount') ?? 0;
+    const outOfBand = int(params, 'out_of_band_amount') ?? 0;
+    const postPayment = invoice.status === 'paid';
+    if (postPayment) {
+      const left = invoice.total - invoice.post_payment_credit_notes_amount;
+      if (total > left) {
+        throw invalid(
+          `The credit note amount (${total}) cannot exceed the amount that remains to be credited on invoice ${invoice.id} (${left}).`,
+          { param: 'amount' },
+        );
+      }
+      if (creditAmount + outOfBand !== total) {
+        throw invalid(
+          `The sum of credit amount, refund amount and out of band amount (${creditAmount + outOfBand}) must equal the credit note amount (${total}).`,
+        );
+      }
+    } else {
+      if (total > invoice.amount_remaining) {
+        throw invalid(
+          `The credit note amount (${total}) cannot exceed the amount remaining on invoice ${invoice.id} (${invoice.amount_remaining}).`,
+          { param: 'amount' },
+        );
+      }
+      if (creditAmount + outOfBand > 0) {
+        throw invalid('credit_amount and out_of_band_amount apply only to credit notes of paid invoices.', {
+          param: creditAmount > 0 ? 'credit_amount' : 'out_of_band_amount',
+        });
+      }
+    }
+    const created = now();
+    const id = randomId('cn_');
+    const count = all<StripeObject>('credit_note').filter((note) => note.invoice === invoice.id).length;
+    const note: StripeObject = {
+      id,
+      object: 'credit_note',
+      amount: total,
+      amount_shipping: 0,
+      created,
+      currency: invoice.currency,
+      customer: invoice.customer,
+      customer_balance_transaction: creditAmount > 0 ? randomId('cbtxn_') : null,
+      discount_amount: 0,
+      effective_at: int(params, 'effective_at') ?? created,
+      invoice: invoice.id,
+      lines: {
+        object: 'list',
+        data: (lines.length > 0
+          ? lines
+          : [
+              {
+                type: 'custom_line_item',
+                amount: total,
+                quantity: 1,
+                unit_amount: total,
+                description: null,
+                invoice_line_item: null,
+              },
+            ]
+        ).map((line) => ({
+          id: randomId('cnli_'),
+          object: 'credit_note_line_item',
+          amount: line.amount,
+          description: line.description,
+          invoice_line_item: line.invoice_line_item,
+          livemode: false,
+          quantity: line.quantity,
+          type: line.type,
+          unit_amount: line.unit_amount,
+        })),
+        has_more: false,
+        url: `/v1/credit_notes/${id}/lines`,
+      },
+      livemode: false,
+      memo: str(params, 'memo') ?? null,
+      metadata: metadataFrom(params),
+      number: `${invoice.number ?? invoice.id}-CN-${String(count + 1).padStart(2, '0')}`,
+      out_of_band_amount: postPayment ? outOfBand : null,
+      pdf: `${baseUrl}/credit_notes/${id}/pdf`,
+      pre_payment_amount: postPayment ? 0 : total,
+      post_payment_amount: postPayment ? total : 0,
+      reason: oneOf(params, 'reason', ['duplicate', 'fraudulent', 'order_change', 'product_unsatisfactory']) ?? null,
+      refunds: [],
+      status: 'issued',
+      subtotal: total,
+      total,
+      type: postPayment ? 'post_payment' : 'pre_payment',
+      voided_at: null,
+    };
+    put(note);
+    const before = clone(invoice);
+    if (postPayment) {
+      invoice.post_payment_credit_notes_amount += total;
+    } else {
+      invoice.pre_payment_credit_notes_amount += total;
+      invoice.amount_due -= total;
+      invoice.amount_remaining -= total;
+    }
+    emit('credit_note.created', note);
+    emit('invoice.updated', invoice, changes(before, invoice));
+    // Credited down to nothing due, an open invoice is paid.
+    if (!postPayment && invoice.amount_remaining === 0) markPaid(invoice, null);
+    return one(note, call);
+  });
+  route('GET', '/v1/credit_notes/:id', (call) => one(load('credit_note', getId(call)), call));
+  route('GET', '/v1/credit_notes', (call) => {
+    filterBy(call.query, 'customer invoice');
+    const customer = str(call.query, 'customer');
+    const invoice = str(call.query, 'invoice');
+    const notes = all<StripeObject>('credit_note').filter(
+      (note) =>
+        (customer === undefined || note.customer === customer) && (invoice === undefined || note.invoice === invoice),
+    );
+    return { body: list(notes, call.query, '/v1/credit_notes', listExpand(call.expand)) };
+  });
+
   // Payment intents, charges, refunds
   route('POST', '/v1/payment_intents', (call) => {
     const params = call.params;

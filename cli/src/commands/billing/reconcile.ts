@@ -7,7 +7,7 @@ interface ReconcileBody {
   message: string;
   compared: { ours: number; stripe: number };
   differences: {
-    object: 'subscription' | 'invoice';
+    object: 'subscription' | 'invoice' | 'credit_note';
     kind: string;
     subscription_id: string | null;
     team_id: string | null;
@@ -23,7 +23,7 @@ export default class BillingReconcile extends TollgateCommand<typeof BillingReco
   static override summary = "Compare our subscriptions and invoices with Stripe's and list every difference.";
 
   static override description =
-    'Read only: missing on either side, status, amount, period and cancel-at-period-end mismatches. Exits 0 when both sides agree (or without Stripe settings, when there is nothing to reconcile against), 1 when there are differences. Operators only.';
+    'Read only: missing on either side, status, amount, period and cancel-at-period-end mismatches; credit notes of pushed invoices that Stripe does not hold. Exits 0 when both sides agree (or without Stripe settings, when there is nothing to reconcile against), 1 when there are differences. Operators only.';
 
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json'];
 
@@ -40,11 +40,11 @@ export default class BillingReconcile extends TollgateCommand<typeof BillingReco
             { header: 'kind', value: (d) => d.kind },
             {
               header: 'ours id',
-              value: (d) => (d.object === 'invoice' ? d.invoice_id : d.subscription_id) ?? '-',
+              value: (d) => (d.object === 'subscription' ? d.subscription_id : d.invoice_id) ?? '-',
             },
             {
               header: 'stripe id',
-              value: (d) => (d.object === 'invoice' ? d.stripe_invoice_id : d.stripe_subscription_id) ?? '-',
+              value: (d) => (d.object === 'subscription' ? d.stripe_subscription_id : d.stripe_invoice_id) ?? '-',
             },
             { header: 'ours', value: (d) => d.ours ?? '-' },
             { header: "stripe's", value: (d) => d.stripe ?? '-' },
