@@ -1,57 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateTeamAlerts } from '../src/alerts/alert-evaluation.js';
-import { createUserWithPassword } from '../src/identity/users.js';
 import { billingPeriod } from '../src/plans/billing-period.js';
 import { createMemoryUsageCounterStore } from '../src/usage/memory-usage-counter-store.js';
 import { emptyCounts } from '../src/usage/usage-counter-store.js';
 import { flushUsage } from '../src/usage/usage-flusher.js';
+import { accountsOn, type SignedInAccount } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver } from './support/backends.js';
 
-const password = 'alerts test passphrase 1';
 const dayMs = 86_400_000;
 let testApi: TestApi;
+const { account, call: api } = accountsOn(() => testApi);
 
-interface Account {
-  id: string;
-  email: string;
-  token: string;
-}
-
-async function account(label: string): Promise<Account> {
-  const email = `${label}.${randomBytes(4).toString('hex')}@example.com`;
-  const user = await testApi.database.transaction((tx) => createUserWithPassword(tx, { email, password }));
-  const response = await fetch(`${testApi.server.url}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  return { id: user.id, email, token: ((await response.json()) as { access_token: string }).access_token };
-}
-
-async function api(
-  who: Account,
-  method: string,
-  path: string,
-  body?: unknown,
-  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${testApi.server.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${who.token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
-}
-
-let owner: Account;
-let developer: Account;
-let user: Account;
+let owner: SignedInAccount;
+let developer: SignedInAccount;
+let user: SignedInAccount;
 /** Two days into the current billing period of every team made here. */
 const anchor = new Date(Math.floor(Date.now() / dayMs) * dayMs - 2 * dayMs + 3_600_000);
 const now = new Date(anchor.getTime() + 2 * dayMs);

@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { currentConfigVersion, listApiDefinitions, loadRoutingConfig } from '../src/apis/apis.js';
 import { type ConfigBus, createInProcessConfigBus, openConfigBus, openRedisConfigBus } from '../src/apis/config-bus.js';
 import { verifyAuditChain } from '../src/audit/index.js';
-import { createUserWithPassword } from '../src/identity/users.js';
 import { createApiKey } from '../src/keys/api-keys.js';
 import { createMemoryKeyEvents, type KeyEvent } from '../src/keys/key-events.js';
+import { accountsOn, type SignedInAccount } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import {
   expectedCounterDriver,
@@ -16,8 +16,6 @@ import {
   uniqueKey,
 } from './support/backends.js';
 import { startTcpProxy } from './support/tcp-proxy.js';
-
-const password = 'apis test passphrase long 1';
 
 /** Resolves with the versions a bus delivers, once `count` of them arrived. */
 function collect(bus: ConfigBus, count: number, timeoutMs = 5_000): Promise<number[]> {
@@ -51,6 +49,7 @@ async function openTestBus(options: { redisUrl?: string } = {}): Promise<ConfigB
 }
 
 let testApi: TestApi;
+const { account, call } = accountsOn(() => testApi);
 let bus: ConfigBus;
 const keyEvents = createMemoryKeyEvents();
 
@@ -62,47 +61,6 @@ afterAll(async () => {
   await testApi.dispose();
   await bus.close();
 });
-
-interface Account {
-  id: string;
-  email: string;
-  token: string;
-}
-
-async function account(label: string, installationRole: 'admin' | 'member' = 'member'): Promise<Account> {
-  const email = `${label}.${randomBytes(4).toString('hex')}@example.com`;
-  const user = await testApi.database.transaction((tx) =>
-    createUserWithPassword(tx, { email, password, installationRole }),
-  );
-  const response = await fetch(`${testApi.server.url}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  const body = (await response.json()) as { access_token: string };
-  return { id: user.id, email, token: body.access_token };
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-type Json = any;
-
-async function call(
-  who: Account | undefined,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; body: Json }> {
-  const response = await fetch(`${testApi.server.url}${path}`, {
-    method,
-    headers: {
-      ...(who ? { authorization: `Bearer ${who.token}` } : {}),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
-}
 
 /** Everything an API write touches, to prove a refused one changed nothing. */
 async function registryState(): Promise<unknown> {
@@ -122,8 +80,8 @@ async function registryState(): Promise<unknown> {
 const slug = (label: string) => `${label}-${randomBytes(3).toString('hex')}`;
 
 describe(`the API registry over HTTP (${expectedDatabaseDriver}, bus: ${expectedCounterDriver})`, () => {
-  let operator: Account;
-  let teamAdmin: Account;
+  let operator: SignedInAccount;
+  let teamAdmin: SignedInAccount;
 
   beforeAll(async () => {
     [operator, teamAdmin] = await Promise.all([account('operator', 'admin'), account('team-admin')]);

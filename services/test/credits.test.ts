@@ -3,13 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../src/audit/index.js';
 import { consumeCredits } from '../src/credits/credit-ledger.js';
 import { fulfilPackPurchase } from '../src/credits/credit-packs.js';
-import { createUserWithPassword } from '../src/identity/users.js';
+import { accountsOn, type Json, type SignedInAccount } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver } from './support/backends.js';
 
-const password = 'credits test passphrase long 1';
-
 let testApi: TestApi;
+const { account, call } = accountsOn(() => testApi);
 
 beforeAll(async () => {
   testApi = await startTestApi();
@@ -17,46 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await testApi.dispose();
 });
-
-interface Account {
-  id: string;
-  token: string;
-}
-
-async function account(label: string, installationRole: 'admin' | 'member' = 'member'): Promise<Account> {
-  const email = `${label}.${randomBytes(4).toString('hex')}@example.com`;
-  const user = await testApi.database.transaction((tx) =>
-    createUserWithPassword(tx, { email, password, installationRole }),
-  );
-  const response = await fetch(`${testApi.server.url}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  const body = (await response.json()) as { access_token: string };
-  return { id: user.id, token: body.access_token };
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-type Json = any;
-
-async function call(
-  who: Account | undefined,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; body: Json }> {
-  const response = await fetch(`${testApi.server.url}${path}`, {
-    method,
-    headers: {
-      ...(who ? { authorization: `Bearer ${who.token}` } : {}),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
-}
 
 /** Everything a credits write touches, to prove a refused one changed nothing. */
 async function creditState(): Promise<unknown> {
@@ -73,10 +32,10 @@ async function creditState(): Promise<unknown> {
 const slug = (label: string) => `${label}-${randomBytes(3).toString('hex')}`;
 
 describe(`credits over HTTP (${expectedDatabaseDriver})`, () => {
-  let operator: Account;
-  let owner: Account;
-  let plain: Account;
-  let outsider: Account;
+  let operator: SignedInAccount;
+  let owner: SignedInAccount;
+  let plain: SignedInAccount;
+  let outsider: SignedInAccount;
   let team: { id: string; slug: string };
   let otherTeam: { id: string; slug: string };
 
@@ -298,7 +257,7 @@ describe(`credits over HTTP (${expectedDatabaseDriver})`, () => {
 
   it('answers 403 to a plain user on operator and admin routes, and writes nothing but the denial', async () => {
     const before = await creditState();
-    const denied: [Account, string, string, unknown][] = [
+    const denied: [SignedInAccount, string, string, unknown][] = [
       [
         plain,
         'POST',

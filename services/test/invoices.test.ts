@@ -1,13 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUserWithPassword } from '../src/identity/users.js';
 import { createPlan } from '../src/plans/plan-catalog.js';
+import { accountsOn, type SignedInAccount } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver } from './support/backends.js';
 
-const password = 'invoices test passphrase 1';
 let testApi: TestApi;
+const { account, call } = accountsOn(() => testApi);
 
 beforeAll(async () => {
   testApi = await startTestApi();
@@ -16,49 +16,11 @@ afterAll(async () => {
   await testApi?.dispose();
 });
 
-interface Account {
-  id: string;
-  token: string;
-}
-
-async function account(label: string, installationRole: 'admin' | 'member' = 'member'): Promise<Account> {
-  const email = `${label}.${randomBytes(4).toString('hex')}@example.com`;
-  const user = await testApi.database.transaction((tx) =>
-    createUserWithPassword(tx, { email, password, installationRole }),
-  );
-  const response = await fetch(`${testApi.server.url}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  return { id: user.id, token: ((await response.json()) as { access_token: string }).access_token };
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-type Json = any;
-
-async function call(who: Account | undefined, method: string, path: string, body?: unknown) {
-  const response = await fetch(`${testApi.server.url}${path}`, {
-    method,
-    headers: {
-      ...(who ? { authorization: `Bearer ${who.token}` } : {}),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const type = response.headers.get('content-type') ?? '';
-  if (type.startsWith('application/pdf')) {
-    return { status: response.status, type, body: undefined as Json, bytes: Buffer.from(await response.arrayBuffer()) };
-  }
-  const text = await response.text();
-  return { status: response.status, type, body: (text ? JSON.parse(text) : undefined) as Json, bytes: Buffer.alloc(0) };
-}
-
 describe(`invoices over HTTP (${expectedDatabaseDriver})`, () => {
-  let operator: Account;
-  let owner: Account;
-  let plain: Account;
-  let outsider: Account;
+  let operator: SignedInAccount;
+  let owner: SignedInAccount;
+  let plain: SignedInAccount;
+  let outsider: SignedInAccount;
   let team: { id: string; slug: string };
   let invoiceId: string;
 

@@ -1,47 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../src/apis/apis.js';
-import { createUserWithPassword } from '../src/identity/users.js';
 import { createMemoryKeyEvents, type KeyEvent } from '../src/keys/key-events.js';
+import { accountsOn, type SignedInAccount } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver } from './support/backends.js';
 
-const password = 'keys test passphrase long 1';
 const keyEvents = createMemoryKeyEvents();
 const events: KeyEvent[] = [];
 keyEvents.subscribe((event) => events.push(event));
 let testApi: TestApi;
-
-interface Account {
-  id: string;
-  email: string;
-  token: string;
-}
-
-async function account(label: string): Promise<Account> {
-  const email = `${label}.${randomBytes(4).toString('hex')}@example.com`;
-  const user = await testApi.database.transaction((tx) => createUserWithPassword(tx, { email, password }));
-  const response = await fetch(`${testApi.server.url}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  return { id: user.id, email, token: ((await response.json()) as { access_token: string }).access_token };
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-async function api(who: Account, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${testApi.server.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${who.token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
-}
+const { account, call: api } = accountsOn(() => testApi);
 
 /** The invitation token from the newest mail to `email`. */
 async function invitationTokenFor(email: string): Promise<string> {
@@ -65,9 +34,9 @@ async function lastAudit(): Promise<{ action: string; target_id: string; details
   return result.rows[0] as { action: string; target_id: string; details: Record<string, unknown> };
 }
 
-let admin: Account;
-let developer: Account;
-let user: Account;
+let admin: SignedInAccount;
+let developer: SignedInAccount;
+let user: SignedInAccount;
 let team: string;
 let weatherId: string;
 

@@ -1,14 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../src/audit/index.js';
-import { createUserWithPassword } from '../src/identity/users.js';
 import { loadTeamPolicy } from '../src/plans/team-policy.js';
+import { accountsOn, type SignedInAccount } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver } from './support/backends.js';
 
-const password = 'plans test passphrase long 1';
-
 let testApi: TestApi;
+const { account, call } = accountsOn(() => testApi);
 
 beforeAll(async () => {
   testApi = await startTestApi();
@@ -16,46 +15,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await testApi.dispose();
 });
-
-interface Account {
-  id: string;
-  token: string;
-}
-
-async function account(label: string, installationRole: 'admin' | 'member' = 'member'): Promise<Account> {
-  const email = `${label}.${randomBytes(4).toString('hex')}@example.com`;
-  const user = await testApi.database.transaction((tx) =>
-    createUserWithPassword(tx, { email, password, installationRole }),
-  );
-  const response = await fetch(`${testApi.server.url}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  const body = (await response.json()) as { access_token: string };
-  return { id: user.id, token: body.access_token };
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-type Json = any;
-
-async function call(
-  who: Account | undefined,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; body: Json }> {
-  const response = await fetch(`${testApi.server.url}${path}`, {
-    method,
-    headers: {
-      ...(who ? { authorization: `Bearer ${who.token}` } : {}),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
-}
 
 /** Everything a plan write touches, to prove a refused one changed nothing. */
 async function catalogState(): Promise<unknown> {
@@ -70,7 +29,7 @@ async function catalogState(): Promise<unknown> {
 const slug = (label: string) => `${label}-${randomBytes(3).toString('hex')}`;
 
 /** A team with a live subscription to the plan version `planId`. */
-async function subscribedTeam(owner: Account, planId: string): Promise<string> {
+async function subscribedTeam(owner: SignedInAccount, planId: string): Promise<string> {
   const team = await call(owner, 'POST', '/v1/teams', { name: `Team ${randomBytes(3).toString('hex')}` });
   expect(team.status).toBe(201);
   await testApi.database.query(
@@ -111,8 +70,8 @@ const starter = (planSlug: string) => ({
 });
 
 describe(`the plan catalog over HTTP (${expectedDatabaseDriver})`, () => {
-  let operator: Account;
-  let member: Account;
+  let operator: SignedInAccount;
+  let member: SignedInAccount;
 
   beforeAll(async () => {
     [operator, member] = await Promise.all([account('operator', 'admin'), account('member')]);

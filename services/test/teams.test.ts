@@ -2,57 +2,23 @@ import { randomBytes } from 'node:crypto';
 import { generateSync } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../src/audit/index.js';
-import type { RunningServer } from '../src/http/http-server.js';
-import { createUserWithPassword } from '../src/identity/users.js';
 import type { Database } from '../src/storage/database.js';
+import { accountsOn, type SignedInAccount } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver } from './support/backends.js';
 import type { MailFolder } from './support/mail.js';
 
-const password = 'team test passphrase long 1';
 let database: Database;
-let server: RunningServer;
 let mail: MailFolder;
 
 let testApi: TestApi;
+const { account, call: api } = accountsOn(() => testApi);
 
 beforeAll(async () => {
   testApi = await startTestApi();
-  ({ database, server, mail } = testApi);
+  ({ database, mail } = testApi);
 });
 afterAll(() => testApi.dispose());
-
-interface Account {
-  id: string;
-  email: string;
-  token: string;
-}
-
-async function account(label: string): Promise<Account> {
-  const email = `${label}.${randomBytes(4).toString('hex')}@example.com`;
-  const user = await database.transaction((tx) => createUserWithPassword(tx, { email, password }));
-  const response = await fetch(`${server.url}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  const body = (await response.json()) as { access_token: string };
-  return { id: user.id, email, token: body.access_token };
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-async function api(who: Account, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${server.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${who.token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
-}
 
 /** The invitation token from the newest mail to `email`. */
 async function invitationTokenFor(email: string): Promise<string> {
@@ -62,7 +28,7 @@ async function invitationTokenFor(email: string): Promise<string> {
   return token;
 }
 
-async function invite(admin: Account, teamId: string, who: Account, role: string): Promise<void> {
+async function invite(admin: SignedInAccount, teamId: string, who: SignedInAccount, role: string): Promise<void> {
   expect((await api(admin, 'POST', `/v1/teams/${teamId}/invitations`, { email: who.email, role })).status).toBe(201);
   const accepted = await api(who, 'POST', '/v1/invitations/accept', { token: await invitationTokenFor(who.email) });
   expect(accepted.status).toBe(200);
@@ -75,10 +41,10 @@ async function count(table: string): Promise<number> {
 }
 
 describe(`teams and permissions over HTTP (${expectedDatabaseDriver})`, () => {
-  let admin: Account;
-  let developer: Account;
-  let user: Account;
-  let outsider: Account;
+  let admin: SignedInAccount;
+  let developer: SignedInAccount;
+  let user: SignedInAccount;
+  let outsider: SignedInAccount;
   let teamId: string;
 
   beforeAll(async () => {
@@ -253,7 +219,7 @@ describe(`invitations (${expectedDatabaseDriver})`, () => {
 });
 
 describe(`teams that require two-factor authentication (${expectedDatabaseDriver})`, () => {
-  async function enableTotp(who: Account): Promise<void> {
+  async function enableTotp(who: SignedInAccount): Promise<void> {
     const enrol = await api(who, 'POST', '/v1/me/2fa/totp');
     const confirmed = await api(who, 'POST', '/v1/me/2fa/totp/confirm', {
       code: generateSync({ secret: enrol.body.secret }),

@@ -1,50 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUserWithPassword } from '../src/identity/users.js';
 import { createMemoryUsageCounterStore } from '../src/usage/memory-usage-counter-store.js';
 import { emptyCounts } from '../src/usage/usage-counter-store.js';
 import { flushUsage } from '../src/usage/usage-flusher.js';
 import { pruneUsageIdempotencyKeys, reportUsage } from '../src/usage/usage-reports.js';
+import { accountsOn, type SignedInAccount } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver } from './support/backends.js';
 
-const password = 'usage test passphrase long 1';
 let testApi: TestApi;
-
-interface Account {
-  id: string;
-  email: string;
-  token: string;
-}
-
-async function account(label: string, installationRole?: 'admin'): Promise<Account> {
-  const email = `${label}.${randomBytes(4).toString('hex')}@example.com`;
-  const user = await testApi.database.transaction((tx) =>
-    createUserWithPassword(tx, { email, password, ...(installationRole ? { installationRole } : {}) }),
-  );
-  const response = await fetch(`${testApi.server.url}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  return { id: user.id, email, token: ((await response.json()) as { access_token: string }).access_token };
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-type Answer = { status: number; headers: Headers; body: any };
-
-async function api(who: Account, method: string, path: string, body?: unknown): Promise<Answer> {
-  const response = await fetch(`${testApi.server.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${who.token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
-}
+const { account, call: api } = accountsOn(() => testApi);
 
 async function invitationTokenFor(email: string): Promise<string> {
   const messages = (await testApi.mail.parsed()).filter((message) => message.to === email);
@@ -58,10 +23,10 @@ async function count(table: string): Promise<number> {
   return Number(result.rows[0]?.n);
 }
 
-let operator: Account;
-let admin: Account;
-let user: Account;
-let outsider: Account;
+let operator: SignedInAccount;
+let admin: SignedInAccount;
+let user: SignedInAccount;
+let outsider: SignedInAccount;
 let teamId: string;
 let teamSlug: string;
 

@@ -1,53 +1,16 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUserWithPassword } from '../src/identity/users.js';
 import { createKeyring } from '../src/secrets/master-keyring.js';
 import { deliverDueWebhooks } from '../src/webhooks/webhook-delivery.js';
 import { enqueueTeamEvent } from '../src/webhooks/webhook-events.js';
+import { accountsOn, callApi, type SignedInAccount, signUp } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver, silentLogger } from './support/backends.js';
 
-const password = 'webhooks test passphrase 1';
 const keyring = createKeyring({ current: randomBytes(32) });
 let testApi: TestApi;
-
-interface Account {
-  id: string;
-  email: string;
-  token: string;
-}
-
-async function account(label: string, on: TestApi = testApi): Promise<Account> {
-  const email = `${label}.${randomBytes(4).toString('hex')}@example.com`;
-  const user = await on.database.transaction((tx) => createUserWithPassword(tx, { email, password }));
-  const response = await fetch(`${on.server.url}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  return { id: user.id, email, token: ((await response.json()) as { access_token: string }).access_token };
-}
-
-async function api(
-  who: Account,
-  method: string,
-  path: string,
-  body?: unknown,
-  on: TestApi = testApi,
-  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${on.server.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${who.token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
-}
+const { account, call: api } = accountsOn(() => testApi);
 
 async function invitationTokenFor(email: string): Promise<string> {
   const messages = (await testApi.mail.parsed()).filter((message) => message.to === email);
@@ -92,9 +55,9 @@ const run = (now?: Date) =>
     ...(now ? { now: () => now } : {}),
   });
 
-let admin: Account;
-let developer: Account;
-let user: Account;
+let admin: SignedInAccount;
+let developer: SignedInAccount;
+let user: SignedInAccount;
 let teamId: string;
 let team: string;
 let okEndpoint: { id: string; secret: string };
@@ -334,21 +297,18 @@ describe(`outgoing webhooks (${expectedDatabaseDriver})`, () => {
   it('refuses a private or loopback URL unless the setting allows it', async () => {
     const strict = await startTestApi();
     try {
-      const owner = await account('strict', strict);
-      const created = await api(owner, 'POST', '/v1/teams', { name: 'Strict' }, strict);
+      const owner = await signUp(strict, 'strict');
+      const created = await callApi(strict, owner, 'POST', '/v1/teams', { name: 'Strict' });
       for (const url of [
         'http://127.0.0.1:9/hook',
         'http://10.1.2.3/hook',
         'http://[::1]/hook',
         'http://localhost/x',
       ]) {
-        const refused = await api(
-          owner,
-          'POST',
-          `/v1/teams/${created.body.id}/webhooks`,
-          { url, events: ['invoice.paid'] },
-          strict,
-        );
+        const refused = await callApi(strict, owner, 'POST', `/v1/teams/${created.body.id}/webhooks`, {
+          url,
+          events: ['invoice.paid'],
+        });
         expect(refused.status, url).toBe(400);
         expect(refused.body.error.message).toMatch(/private or loopback/);
       }

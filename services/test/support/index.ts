@@ -1,3 +1,4 @@
+export * from './accounts.js';
 export * from './api.js';
 export * from './backends.js';
 export * from './browser.js';
