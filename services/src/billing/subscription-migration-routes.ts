@@ -43,6 +43,7 @@ const migrationSchema = z.object({
       team_id: z.string(),
       from_version: z.number().int(),
       to_version: z.number().int(),
+      currency: z.string().describe('the subscription keeps its currency and interval'),
       at: z.string().describe('when the subscription is on the new version: now, or its current period end'),
       proration: prorationSchema.nullable().optional().describe('at "now" only; null during a trial'),
     }),
@@ -79,6 +80,7 @@ export function planMigrationBody(result: PlanMigrationResult) {
       team_id: entry.teamId,
       from_version: entry.fromVersion,
       to_version: entry.toVersion,
+      currency: entry.currency,
       at: entry.at.toISOString(),
       ...(entry.proration === undefined
         ? {}

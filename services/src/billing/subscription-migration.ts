@@ -4,6 +4,7 @@ import { TollgateError } from '../errors/tollgate-error.js';
 import { findPlan, type Plan, planPrice } from '../plans/plan-catalog.js';
 import type { PricedPlan, ProviderSubscriptionState } from './billing-provider.js';
 import { prorateMinor } from './pricing.js';
+import type { Currency } from './pricing-schema.js';
 import {
   providerOf,
   recordChange,
@@ -69,6 +70,8 @@ export interface MigratedSubscription {
   teamId: string;
   fromVersion: number;
   toVersion: number;
+  /** The subscription's currency, which it keeps (the proration's). */
+  currency: Currency;
   /** When the subscription is on the target version: now, or its current period end. */
   at: Date;
   /** `now` only: null during a trial (nothing is prorated). */
@@ -272,6 +275,7 @@ export async function migratePlanSubscriptions(
       teamId: row.team_id,
       fromVersion: row.plan_version,
       toVersion: target.version,
+      currency: row.currency,
       at: decision.effectiveAt,
       ...(input.at === 'now' ? { proration: prorate(row, decision.price.amountMinor, now) } : {}),
     };
