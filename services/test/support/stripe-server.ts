@@ -497,6 +497,9 @@ interface Invoice extends StripeObject {
   subtotal_excluding_tax: number;
   total: number;
   total_excluding_tax: number;
+  /** What credit notes took off before payment (from amount_due) and after it. */
+  pre_payment_credit_notes_amount: number;
+  post_payment_credit_notes_amount: number;
   attempt_count: number;
   attempted: boolean;
   next_payment_attempt: number | null;
