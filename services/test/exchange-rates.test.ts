@@ -1,44 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertToBase } from '../src/billing/exchange-rates.js';
-import { createUserWithPassword } from '../src/identity/users.js';
+import { accountsOn, type SignedInAccount } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver } from './support/backends.js';
 
-const password = 'rates test passphrase 1';
 let testApi: TestApi;
-let operator: string;
-let member: string;
-
-async function token(installationRole: 'admin' | 'member'): Promise<string> {
-  const email = `rates.${randomBytes(4).toString('hex')}@example.com`;
-  await testApi.database.transaction((tx) => createUserWithPassword(tx, { email, password, installationRole }));
-  const response = await fetch(`${testApi.server.url}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  return ((await response.json()) as { access_token: string }).access_token;
-}
-
-async function call(
-  bearer: string | undefined,
-  method: string,
-  path: string,
-  body?: unknown,
-  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${testApi.server.url}${path}`, {
-    method,
-    headers: {
-      ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
-}
+const { account, call } = accountsOn(() => testApi);
+let operator: SignedInAccount;
+let member: SignedInAccount;
 
 async function rateRows(): Promise<number> {
   const result = await testApi.database.query<{ n: string }>('SELECT count(*) AS n FROM exchange_rates');
@@ -47,7 +16,7 @@ async function rateRows(): Promise<number> {
 
 beforeAll(async () => {
   testApi = await startTestApi();
-  [operator, member] = await Promise.all([token('admin'), token('member')]);
+  [operator, member] = await Promise.all([account('rates', 'admin'), account('rates', 'member')]);
 });
 afterAll(async () => {
   await testApi?.dispose();

@@ -7,6 +7,7 @@ import { setEmailCodes } from '../src/identity/two-factor-store.js';
 import { createUserWithPassword } from '../src/identity/users.js';
 import { createKeyring, keyIdOf } from '../src/secrets/master-keyring.js';
 import { reencryptSecrets } from '../src/secrets/rotate-secrets.js';
+import { callApi } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver } from './support/backends.js';
 import { browse } from './support/browser.js';
@@ -53,24 +54,8 @@ afterAll(async () => {
   await github?.close();
 });
 
-async function call(
-  method: string,
-  path: string,
-  body?: unknown,
-  token?: string,
-  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${testApi.server.url}${path}`, {
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
-}
+const call = (method: string, path: string, body?: unknown, token?: string) =>
+  callApi(testApi, token, method, path, body);
 
 function pkce() {
   const verifier = randomBytes(32).toString('base64url');

@@ -1,61 +1,25 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../src/audit/index.js';
-import type { RunningServer } from '../src/http/http-server.js';
 import { issueAccountToken } from '../src/identity/account-tokens.js';
-import { createUserWithPassword } from '../src/identity/users.js';
 import type { Database } from '../src/storage/database.js';
+import { accountsOn, type SignedInAccount } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver } from './support/backends.js';
 
 const password = 'token test passphrase 4711';
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-type Json = any;
 let testApi: TestApi;
+const { account: person, call } = accountsOn(() => testApi, { password });
 let database: Database;
-let server: RunningServer;
 
 beforeAll(async () => {
   testApi = await startTestApi();
-  ({ database, server } = testApi);
+  ({ database } = testApi);
 });
 afterAll(() => testApi.dispose());
 
-interface Person {
-  id: string;
-  email: string;
-  /** A session's access token. */
-  session: string;
-}
-
-async function person(label: string): Promise<Person> {
-  const email = `${label}.${randomBytes(4).toString('hex')}@example.com`;
-  const user = await database.transaction((tx) => createUserWithPassword(tx, { email, password }));
-  const login = await call(undefined, 'POST', '/v1/auth/login', { email, password });
-  expect(login.status).toBe(200);
-  return { id: user.id, email, session: login.body.access_token };
-}
-
-async function call(
-  bearer: string | undefined,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; body: Json; text: string }> {
-  const response = await fetch(`${server.url}${path}`, {
-    method,
-    headers: {
-      ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined, text };
-}
-
-async function createToken(who: Person, body: Record<string, unknown> = { name: 'ci' }) {
-  const created = await call(who.session, 'POST', '/v1/me/tokens', body);
+async function createToken(who: SignedInAccount, body: Record<string, unknown> = { name: 'ci' }) {
+  const created = await call(who, 'POST', '/v1/me/tokens', body);
   expect(created.status).toBe(201);
   return created.body as { id: string; token: string; prefix: string; expires_at: string | null; name: string };
 }
@@ -100,14 +64,14 @@ describe(`personal access tokens (${expectedDatabaseDriver})`, () => {
       session_id: null,
       token_id: created.id,
     });
-    const bySession = await call(ada.session, 'GET', '/v1/me');
+    const bySession = await call(ada, 'GET', '/v1/me');
     expect(bySession.body).toMatchObject({ authenticated_via: 'session', token_id: null });
     // A token works for the rest of the API too (here the account's teams).
     expect(
       (await call(created.token, 'POST', '/v1/teams', { name: `Tok ${randomBytes(3).toString('hex')}` })).status,
     ).toBe(201);
 
-    const listed = await call(ada.session, 'GET', '/v1/me/tokens');
+    const listed = await call(ada, 'GET', '/v1/me/tokens');
     expect(listed.status).toBe(200);
     expect(listed.body.tokens).toEqual([
       {
@@ -127,15 +91,15 @@ describe(`personal access tokens (${expectedDatabaseDriver})`, () => {
     // Listed with the token itself: it is the current one.
     expect((await call(created.token, 'GET', '/v1/me/tokens')).body.tokens[0].current).toBe(true);
 
-    expect((await call(ada.session, 'DELETE', `/v1/me/tokens/${created.id}`)).status).toBe(204);
+    expect((await call(ada, 'DELETE', `/v1/me/tokens/${created.id}`)).status).toBe(204);
     const refused = await call(created.token, 'GET', '/v1/me');
     expect(refused.status).toBe(401);
     expect(refused.body.error).toMatchObject({
       code: 'unauthorized',
       message: 'this personal access token was revoked',
     });
-    expect((await call(ada.session, 'GET', '/v1/me/tokens')).body.tokens).toEqual([]);
-    expect((await call(ada.session, 'DELETE', `/v1/me/tokens/${created.id}`)).status).toBe(404);
+    expect((await call(ada, 'GET', '/v1/me/tokens')).body.tokens).toEqual([]);
+    expect((await call(ada, 'DELETE', `/v1/me/tokens/${created.id}`)).status).toBe(404);
 
     expect(await auditActions(ada.id)).toEqual(expect.arrayContaining(['user.token_created', 'user.token_revoked']));
     expect((await verifyAuditChain(database)).ok).toBe(true);
@@ -180,7 +144,7 @@ describe(`personal access tokens (${expectedDatabaseDriver})`, () => {
       { name: 'line\nbreak' },
       {},
     ]) {
-      const refused = await call(ada.session, 'POST', '/v1/me/tokens', body);
+      const refused = await call(ada, 'POST', '/v1/me/tokens', body);
       expect(refused.status, JSON.stringify(body)).toBe(400);
       expect(refused.body.error.code).toBe('validation_failed');
     }
@@ -200,7 +164,7 @@ describe(`personal access tokens (${expectedDatabaseDriver})`, () => {
     expect(refused.body.error.code).toBe('unauthorized');
     expect(refused.body.error.message).toMatch(/^this personal access token has expired \(on \d{4}-/);
     // Still listed, marked expired, so its owner sees why CI broke.
-    expect((await call(ada.session, 'GET', '/v1/me/tokens')).body.tokens).toEqual([
+    expect((await call(ada, 'GET', '/v1/me/tokens')).body.tokens).toEqual([
       expect.objectContaining({ id: created.id, expired: true }),
     ]);
 
@@ -259,7 +223,7 @@ describe(`personal access tokens (${expectedDatabaseDriver})`, () => {
     expect(denied.rows.every((row) => row.details.reason === 'session_required')).toBe(true);
     // The token still works, and a session can do what it could not.
     expect((await call(token, 'GET', '/v1/me')).status).toBe(200);
-    expect((await call(ada.session, 'POST', '/v1/me/tokens', { name: 'more' })).status).toBe(201);
+    expect((await call(ada, 'POST', '/v1/me/tokens', { name: 'more' })).status).toBe(201);
   });
 
   it("answers 404 for another person's token, which stays live", async () => {
@@ -267,13 +231,13 @@ describe(`personal access tokens (${expectedDatabaseDriver})`, () => {
     const mallory = await person('other');
     const adas = await createToken(ada);
     const mallorys = await createToken(mallory);
-    for (const bearer of [mallory.session, mallorys.token]) {
+    for (const bearer of [mallory.token, mallorys.token]) {
       const refused = await call(bearer, 'DELETE', `/v1/me/tokens/${adas.id}`);
       expect(refused.status).toBe(404);
       expect(refused.body.error.code).toBe('not_found');
     }
-    expect((await call(mallory.session, 'DELETE', '/v1/me/tokens/not-a-uuid')).status).toBe(404);
-    expect((await call(mallory.session, 'GET', '/v1/me/tokens')).body.tokens.map((t: { id: string }) => t.id)).toEqual([
+    expect((await call(mallory, 'DELETE', '/v1/me/tokens/not-a-uuid')).status).toBe(404);
+    expect((await call(mallory, 'GET', '/v1/me/tokens')).body.tokens.map((t: { id: string }) => t.id)).toEqual([
       mallorys.id,
     ]);
     expect((await call(adas.token, 'GET', '/v1/me')).status).toBe(200);
@@ -289,11 +253,11 @@ describe(`personal access tokens (${expectedDatabaseDriver})`, () => {
     expect(sessions.status).toBe(200);
     expect(sessions.body.sessions).toHaveLength(1);
     expect(sessions.body.sessions[0].current).toBe(false);
-    expect((await call(ada.session, 'GET', '/v1/sessions')).body.sessions[0].current).toBe(true);
+    expect((await call(ada, 'GET', '/v1/sessions')).body.sessions[0].current).toBe(true);
 
     const everywhere = await call(token, 'POST', '/v1/auth/logout-everywhere');
     expect(everywhere.body).toEqual({ revoked: 1 });
-    expect((await call(ada.session, 'GET', '/v1/me')).status).toBe(401);
+    expect((await call(ada, 'GET', '/v1/me')).status).toBe(401);
     expect((await call(token, 'GET', '/v1/me')).status).toBe(200);
   });
 
@@ -308,7 +272,7 @@ describe(`personal access tokens (${expectedDatabaseDriver})`, () => {
       password: 'a brand new passphrase 99',
     });
     expect(confirmed.body).toEqual({ status: 'password_reset', sessions_revoked: 1 });
-    expect((await call(ada.session, 'GET', '/v1/me')).status).toBe(401);
+    expect((await call(ada, 'GET', '/v1/me')).status).toBe(401);
     expect((await call(token, 'GET', '/v1/me')).status).toBe(200);
     // The notice of the change says so, and how to find and revoke them.
     const notice = (await testApi.mail.parsed()).find(
@@ -321,12 +285,12 @@ describe(`personal access tokens (${expectedDatabaseDriver})`, () => {
     const ada = await person('many');
     const ids: string[] = [];
     for (let index = 0; index < 50; index += 1) ids.push((await createToken(ada, { name: `t${index}` })).id);
-    const refused = await call(ada.session, 'POST', '/v1/me/tokens', { name: 'one more' });
+    const refused = await call(ada, 'POST', '/v1/me/tokens', { name: 'one more' });
     expect(refused.status).toBe(409);
     expect(refused.body.error).toMatchObject({ code: 'token_limit_reached', details: { limit: 50 } });
     expect(await tokenRows(ada.id)).toHaveLength(50);
-    expect((await call(ada.session, 'DELETE', `/v1/me/tokens/${ids[0]}`)).status).toBe(204);
-    expect((await call(ada.session, 'POST', '/v1/me/tokens', { name: 'one more' })).status).toBe(201);
+    expect((await call(ada, 'DELETE', `/v1/me/tokens/${ids[0]}`)).status).toBe(204);
+    expect((await call(ada, 'POST', '/v1/me/tokens', { name: 'one more' })).status).toBe(201);
   });
 
   it('stores only the SHA-256: no plaintext token in the database', async () => {
@@ -352,7 +316,7 @@ describe(`personal access tokens (${expectedDatabaseDriver})`, () => {
     const ada = await person('privacy');
     const { token, id, prefix } = await createToken(ada, { name: 'export me' });
     expect((await call(token, 'GET', '/v1/me')).status).toBe(200);
-    const archive = await call(ada.session, 'GET', '/v1/me/export');
+    const archive = await call(ada, 'GET', '/v1/me/export');
     expect(archive.body.personal_access_tokens).toEqual([
       {
         id,
@@ -368,7 +332,7 @@ describe(`personal access tokens (${expectedDatabaseDriver})`, () => {
     expect(archive.text).not.toContain(token.slice(12));
     expect(archive.text).not.toContain(createHash('sha256').update(token).digest('hex'));
 
-    expect((await call(ada.session, 'DELETE', '/v1/me', { confirm: ada.email, password })).status).toBe(204);
+    expect((await call(ada, 'DELETE', '/v1/me', { confirm: ada.email, password })).status).toBe(204);
     expect(await tokenRows(ada.id)).toEqual([]);
     expect((await call(token, 'GET', '/v1/me')).status).toBe(401);
   });

@@ -2,61 +2,27 @@ import { createHash, randomBytes } from 'node:crypto';
 import { generateSync } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../src/audit/index.js';
-import type { RunningServer } from '../src/http/http-server.js';
-import { createUserWithPassword } from '../src/identity/users.js';
 import type { Database } from '../src/storage/database.js';
+import { accountsOn } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver, testRedisUrl } from './support/backends.js';
 import { dumpRedisKeys } from './support/redis-keys.js';
 
 const password = 'privacy test passphrase 77';
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-type Json = any;
 let database: Database;
-let server: RunningServer;
 
 let testApi: TestApi;
+const { account: person, call } = accountsOn(() => testApi, {
+  password,
+  name: 'Ada Lovelace',
+  headers: { 'user-agent': 'privacy-test/1.0' },
+});
 
 beforeAll(async () => {
   testApi = await startTestApi();
-  ({ database, server } = testApi);
+  ({ database } = testApi);
 });
 afterAll(() => testApi.dispose());
-
-interface Person {
-  id: string;
-  email: string;
-  token: string;
-  refreshToken: string;
-}
-
-async function person(label: string): Promise<Person> {
-  const email = `${label}.${randomBytes(4).toString('hex')}@example.com`;
-  const user = await database.transaction((tx) =>
-    createUserWithPassword(tx, { email, password, name: 'Ada Lovelace' }),
-  );
-  const answer = await call(undefined, 'POST', '/v1/auth/login', { email, password });
-  return { id: user.id, email, token: answer.body.access_token, refreshToken: answer.body.refresh_token };
-}
-
-async function call(
-  who: Person | undefined,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; body: Json }> {
-  const response = await fetch(`${server.url}${path}`, {
-    method,
-    headers: {
-      'user-agent': 'privacy-test/1.0',
-      ...(who ? { authorization: `Bearer ${who.token}` } : {}),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
-}
 
 /** Every row of every table, and the refresh tokens' Redis keys, as text: what a dump would contain. */
 async function dump(): Promise<string> {

@@ -4,55 +4,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStripeBillingProvider } from '../src/billing/stripe-billing-provider.js';
 import { createStripeEventHandlers, processStripeEvents } from '../src/billing/stripe-webhooks.js';
 import { registerSubscriptionStripeHandlers } from '../src/billing/subscription-stripe-events.js';
-import { createUserWithPassword } from '../src/identity/users.js';
 import { createPlan } from '../src/plans/plan-catalog.js';
+import { callApi, type Json, type SignedInAccount, signUp } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver, silentLogger } from './support/backends.js';
 import { type StripeServer, startStripeServer } from './support/stripe-server.js';
-
-const password = 'reconciliation test passphrase 1';
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-type Json = any;
-
-async function login(api: TestApi, installationRole: 'admin' | 'member'): Promise<string> {
-  const email = `reconcile.${randomBytes(4).toString('hex')}@example.com`;
-  await api.database.transaction((tx) => createUserWithPassword(tx, { email, password, installationRole }));
-  const response = await fetch(`${api.server.url}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  return ((await response.json()) as { access_token: string }).access_token;
-}
-
-async function call(api: TestApi, token: string, method: string, path: string, body?: unknown) {
-  const response = await fetch(`${api.server.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as Json };
-}
 
 describe(`reconciliation with Stripe (${expectedDatabaseDriver})`, () => {
   const webhookSecret = `whsec_${randomBytes(24).toString('hex')}`;
   const handlers = createStripeEventHandlers();
   let stripe: StripeServer;
   let api: TestApi;
-  let operator: string;
-  let member: string;
+  let operator: SignedInAccount;
+  let member: SignedInAccount;
   let plan: string;
   const teams: { id: string; slug: string }[] = [];
 
   async function subscribedTeam(): Promise<{ id: string; slug: string }> {
-    const created = await call(api, member, 'POST', '/v1/teams', { name: `Team ${randomBytes(3).toString('hex')}` });
+    const created = await callApi(api, member, 'POST', '/v1/teams', { name: `Team ${randomBytes(3).toString('hex')}` });
     const team = { id: created.body.id as string, slug: created.body.slug as string };
-    const started = await call(api, member, 'POST', `/v1/teams/${team.slug}/subscription`, { plan });
+    const started = await callApi(api, member, 'POST', `/v1/teams/${team.slug}/subscription`, { plan });
     expect(started.status).toBe(202);
     const session = stripe.objects('checkout.session').find((s) => s.url === started.body.checkout_url);
     await stripe.completeCheckout(session?.id as string);
@@ -83,8 +54,8 @@ describe(`reconciliation with Stripe (${expectedDatabaseDriver})`, () => {
       ),
       graceDays: 7,
     });
-    operator = await login(api, 'admin');
-    member = await login(api, 'member');
+    operator = await signUp(api, 'reconcile', { installationRole: 'admin' });
+    member = await signUp(api, 'reconcile', { installationRole: 'member' });
     plan = `paid-${randomBytes(3).toString('hex')}`;
     await api.database.transaction((tx) =>
       createPlan(tx, {
@@ -102,7 +73,7 @@ describe(`reconciliation with Stripe (${expectedDatabaseDriver})`, () => {
   });
 
   it('reports no difference when both sides agree', async () => {
-    const report = await call(api, operator, 'GET', '/v1/billing/reconcile');
+    const report = await callApi(api, operator, 'GET', '/v1/billing/reconcile');
     expect(report.status).toBe(200);
     expect(report.body).toMatchObject({ configured: true, compared: { ours: 2, stripe: 2 }, differences: [] });
   });
@@ -123,7 +94,7 @@ describe(`reconciliation with Stripe (${expectedDatabaseDriver})`, () => {
       days_until_due: 30,
     });
     // Ours, under an id Stripe never gave.
-    const created = await call(api, member, 'POST', '/v1/teams', { name: `Team ${randomBytes(3).toString('hex')}` });
+    const created = await callApi(api, member, 'POST', '/v1/teams', { name: `Team ${randomBytes(3).toString('hex')}` });
     const ghost = await api.database.query<{ id: string }>(
       `INSERT INTO subscriptions (team_id, plan_id, status, currency, billing_interval, current_period_start,
          current_period_end, provider, provider_subscription_id, amount_minor)
@@ -132,7 +103,7 @@ describe(`reconciliation with Stripe (${expectedDatabaseDriver})`, () => {
       [created.body.id, plan],
     );
 
-    const report = await call(api, operator, 'GET', '/v1/billing/reconcile');
+    const report = await callApi(api, operator, 'GET', '/v1/billing/reconcile');
     expect(report.status).toBe(200);
     expect(report.body.message).toBe('3 differences with Stripe');
     expect(report.body.differences).toEqual(
@@ -204,7 +175,7 @@ describe(`reconciliation with Stripe (${expectedDatabaseDriver})`, () => {
       return id;
     };
     const invoiceDifferences = async () =>
-      ((await call(api, operator, 'GET', '/v1/billing/reconcile')).body.differences as Json[]).filter(
+      ((await callApi(api, operator, 'GET', '/v1/billing/reconcile')).body.differences as Json[]).filter(
         (difference) => difference.object === 'invoice',
       );
 
@@ -233,7 +204,7 @@ describe(`reconciliation with Stripe (${expectedDatabaseDriver})`, () => {
   });
 
   it('is for operators only', async () => {
-    const refused = await call(api, member, 'GET', '/v1/billing/reconcile');
+    const refused = await callApi(api, member, 'GET', '/v1/billing/reconcile');
     expect(refused.status).toBe(403);
     expect(refused.body.error.code).toBe('forbidden');
   });
@@ -241,7 +212,12 @@ describe(`reconciliation with Stripe (${expectedDatabaseDriver})`, () => {
   it('without Stripe settings, answers that there is nothing to reconcile against', async () => {
     const manual = await startTestApi();
     try {
-      const report = await call(manual, await login(manual, 'admin'), 'GET', '/v1/billing/reconcile');
+      const report = await callApi(
+        manual,
+        await signUp(manual, 'reconcile', { installationRole: 'admin' }),
+        'GET',
+        '/v1/billing/reconcile',
+      );
       expect(report.status).toBe(200);
       expect(report.body).toMatchObject({ configured: false, differences: [] });
       expect(report.body.message).toMatch(/nothing to reconcile against/);

@@ -119,6 +119,8 @@ export function accountsOn(
   api: () => TestApi,
   defaults: {
     password?: string;
+    /** The users' display name; none when absent. */
+    name?: string;
     /** Sent with every login and call. */
     headers?: Record<string, string>;
   } = {},
