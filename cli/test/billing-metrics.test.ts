@@ -1,50 +1,19 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import {
-  createTestDatabaseConfig,
-  expectedDatabaseDriver,
-  type StripeServer,
-  startStripeServer,
-} from '@tollgate/services/testing';
+import { expectedDatabaseDriver, type StripeServer } from '@tollgate/services/testing';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliEnv, runCli, type StartedProcess, spawnStart, stop } from './support/run-cli.js';
+import { runCli } from './support/run-cli.js';
+import { type RunningApiWithStripe, startApiWithStripe } from './support/start-api.js';
 
-let dir: string;
+let api: RunningApiWithStripe;
 let env: NodeJS.ProcessEnv;
-let running: StartedProcess;
 let stripe: StripeServer;
-let disposeDatabase: () => Promise<void>;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tollgate-billing-metrics-cli-'));
-  const webhookSecret = `whsec_${randomBytes(24).toString('hex')}`;
-  stripe = await startStripeServer({ webhookSecret });
-  const database = await createTestDatabaseConfig();
-  disposeDatabase = database.dispose;
-  env = cliEnv({
-    TOLLGATE_CONFIG_DIR: join(dir, 'config'),
-    TOLLGATE_MAIL_DIR: join(dir, 'mail'),
-    TOLLGATE_API_PORT: '0',
-    TOLLGATE_LOG_LEVEL: 'warn',
-    TOLLGATE_DATA_DIR: database.value.driver === 'pglite' ? database.value.dataDir : join(dir, 'data'),
-    DATABASE_URL: database.value.driver === 'postgres' ? database.value.url : undefined,
-    STRIPE_SECRET_KEY: stripe.apiKey,
-    STRIPE_WEBHOOK_SECRET: webhookSecret,
-    STRIPE_API_BASE: stripe.url,
-  });
-  running = spawnStart(['--only', 'api'], env);
-  await running.ready;
+  api = await startApiWithStripe('billing-metrics');
+  ({ env, stripe } = api);
 });
 
-afterAll(async () => {
-  await stop(running);
-  await stripe?.close();
-  await disposeDatabase();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => api?.dispose());
 
 describe(`tollgate billing metrics (${expectedDatabaseDriver})`, () => {
   it('prints a day per row, the last 30 days by default, today from the live subscriptions', async () => {

@@ -1,42 +1,16 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import {
-  createTestDatabaseConfig,
-  expectedDatabaseDriver,
-  type StripeServer,
-  startStripeServer,
-} from '@tollgate/services/testing';
+import { expectedDatabaseDriver, type StripeServer } from '@tollgate/services/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliEnv, runCli, type StartedProcess, spawnStart, stop } from './support/run-cli.js';
+import { runCli } from './support/run-cli.js';
+import { type RunningApiWithStripe, startApiWithStripe } from './support/start-api.js';
 
-let dir: string;
+let api: RunningApiWithStripe;
 let env: NodeJS.ProcessEnv;
-let running: StartedProcess;
 let stripe: StripeServer;
-let disposeDatabase: () => Promise<void>;
 
 // The first operator (the CLI's session) creates the pack and the team, of which it is the admin.
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tollgate-credit-purchases-cli-'));
-  const webhookSecret = `whsec_${randomBytes(24).toString('hex')}`;
-  stripe = await startStripeServer({ webhookSecret });
-  const database = await createTestDatabaseConfig();
-  disposeDatabase = database.dispose;
-  env = cliEnv({
-    TOLLGATE_CONFIG_DIR: join(dir, 'config'),
-    TOLLGATE_MAIL_DIR: join(dir, 'mail'),
-    TOLLGATE_API_PORT: '0',
-    TOLLGATE_LOG_LEVEL: 'warn',
-    TOLLGATE_DATA_DIR: database.value.driver === 'pglite' ? database.value.dataDir : join(dir, 'data'),
-    DATABASE_URL: database.value.driver === 'postgres' ? database.value.url : undefined,
-    STRIPE_SECRET_KEY: stripe.apiKey,
-    STRIPE_WEBHOOK_SECRET: webhookSecret,
-    STRIPE_API_BASE: stripe.url,
-  });
-  running = spawnStart(['--only', 'api'], env);
-  await running.ready;
+  api = await startApiWithStripe('credit-purchases');
+  ({ env, stripe } = api);
   const pack = await runCli(
     [
       'credits',
@@ -59,12 +33,7 @@ beforeAll(async () => {
   expect((await runCli(['teams', 'create', 'Buyer', '--slug', 'buyer'], env)).code).toBe(0);
 });
 
-afterAll(async () => {
-  await stop(running);
-  await stripe?.close();
-  await disposeDatabase();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => api?.dispose());
 
 describe(`tollgate credits buy through Stripe (${expectedDatabaseDriver})`, () => {
   it('prints the Checkout URL without a terminal and opens nothing', async () => {
