@@ -26,6 +26,8 @@ export interface ProviderSubscriptionState {
   planId: string | null;
   /** minor units, e.g. cents: the recurring fee the provider charges per interval. */
   amountMinor: number | null;
+  /** The billing interval the provider charges in, when it says (Stripe: the item price's recurring interval). */
+  interval?: BillingInterval | null;
 }
 
 /** A plan version's price as one subscription would pay it. */
@@ -56,7 +58,12 @@ export type StartSubscriptionResult =
   /** Live at once (the manual provider; a trial, which needs no card). */
   | { kind: 'started'; state: ProviderSubscriptionState }
   /** The customer pays on the provider's page; the subscription starts when the provider says so. */
-  | { kind: 'checkout'; url: string; sessionId: string };
+  | {
+      kind: 'checkout';
+      url: string;
+      sessionId: string /** When the page stops taking the payment. */;
+      expiresAt?: Date;
+    };
 
 export interface ProviderSubscriptionRef {
   /** Our subscription id. */
@@ -94,7 +101,9 @@ export interface BillingProvider {
   /**
    * Moves a subscription to another price: `now` (an upgrade: the provider prorates the rest of the
    * period and bills the difference) or from the next period (`period_end`, a downgrade: no
-   * proration, the next renewal charges the new price). Returns the provider's state after it.
+   * proration, the next renewal charges the new price). A price in another interval `now` starts a
+   * new period now (Stripe: `billing_cycle_anchor: 'now'`), except during a trial; at `period_end` it
+   * takes effect when the current period ends. Returns the provider's state after it.
    */
   changePlan(
     subscription: ProviderSubscriptionRef,
@@ -106,6 +115,11 @@ export interface BillingProvider {
     subscription: ProviderSubscriptionRef,
     options: { atPeriodEnd: boolean; actionId: string; now: Date },
   ): Promise<ProviderSubscriptionState | null>;
+  /**
+   * Ends an open hosted checkout so it can no longer be paid (Stripe: expire the Checkout Session);
+   * absent: the provider has none. A session already completed or expired is left as it is.
+   */
+  expireCheckout?(sessionId: string, options: { actionId: string }): Promise<void>;
   /** Undoes a cancel at the period end. */
   resume(
     subscription: ProviderSubscriptionRef,

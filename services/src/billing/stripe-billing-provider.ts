@@ -23,12 +23,14 @@ export interface StripeSubscriptionLike {
   current_period_start?: number;
   current_period_end?: number;
   metadata: Record<string, string>;
+  /** The subscription schedule that changes it at a set time (a switch to a shorter interval). */
+  schedule?: string | { id: string } | null;
   items: {
     data: {
       id: string;
       current_period_start?: number;
       current_period_end?: number;
-      price: { unit_amount: number | null; currency: string };
+      price: { id?: string; unit_amount: number | null; currency: string; recurring?: { interval: string } | null };
     }[];
   };
 }
@@ -64,6 +66,10 @@ export function stripeSubscriptionState(subscription: StripeSubscriptionLike): P
     canceledAt: subscription.canceled_at === null ? null : date(subscription.canceled_at),
     planId: subscription.metadata.tollgate_plan_id ?? null,
     amountMinor: item?.price.unit_amount ?? null,
+    interval:
+      item?.price.recurring?.interval === 'year' || item?.price.recurring?.interval === 'month'
+        ? item.price.recurring.interval
+        : null,
   };
 }
 
@@ -180,7 +186,12 @@ export function createStripeBillingProvider(config: StripeConfig, options: Strip
         { idempotencyKey: idempotencyKey('checkout', input.attemptId) },
       );
       if (!session.url) throw new Error(`Stripe returned Checkout Session ${session.id} without a URL`);
-      return { kind: 'checkout', url: session.url, sessionId: session.id };
+      return {
+        kind: 'checkout',
+        url: session.url,
+        sessionId: session.id,
+        expiresAt: new Date(session.expires_at * 1000),
+      };
     },
 
     async startPayment(db, input) {
@@ -219,11 +230,54 @@ export function createStripeBillingProvider(config: StripeConfig, options: Strip
         ref.providerSubscriptionId,
       )) as unknown as StripeSubscriptionLike;
       const item = current.items.data[0];
+      const otherInterval =
+        item?.price.recurring?.interval !== undefined && item.price.recurring.interval !== price.interval;
+      // A change made now, or another one for the period end, replaces a switch waiting in a schedule.
+      const scheduled = typeof current.schedule === 'string' ? current.schedule : current.schedule?.id;
+      if (scheduled) {
+        await sdk.subscriptionSchedules.release(
+          scheduled,
+          {},
+          { idempotencyKey: idempotencyKey('subscription-schedule-release', options.actionId) },
+        );
+      }
+      if (otherInterval && options.when === 'period_end' && current.status !== 'trialing') {
+        // Stripe resets the billing cycle whenever the interval changes, so a switch at the period end
+        // is a schedule: this period as it is, then the new price from its end, then released.
+        const schedule = await sdk.subscriptionSchedules.create(
+          { from_subscription: ref.providerSubscriptionId },
+          { idempotencyKey: idempotencyKey('subscription-schedule', options.actionId) },
+        );
+        const phase = schedule.phases[0];
+        await sdk.subscriptionSchedules.update(
+          schedule.id,
+          {
+            end_behavior: 'release',
+            phases: [
+              {
+                items: [{ price: item?.price.id ?? '', quantity: 1 }],
+                ...(phase ? { start_date: phase.start_date, end_date: phase.end_date } : {}),
+              },
+              {
+                items: [{ price_data: await priceData(price), quantity: 1 }],
+                duration: { interval: price.interval, interval_count: 1 },
+                proration_behavior: 'none',
+                metadata: { tollgate_plan_id: price.planId },
+              },
+            ],
+          },
+          { idempotencyKey: idempotencyKey('subscription-schedule-phases', options.actionId) },
+        );
+        return state(await sdk.subscriptions.retrieve(ref.providerSubscriptionId));
+      }
+      const resetCycle: Stripe.SubscriptionUpdateParams = { billing_cycle_anchor: { type: 'now' } };
       const updated = await sdk.subscriptions.update(
         ref.providerSubscriptionId,
         {
           items: [{ ...(item ? { id: item.id } : {}), price_data: await priceData(price) }],
           proration_behavior: options.when === 'now' ? 'create_prorations' : 'none',
+          // Another interval starts a new period now (Stripe would reset the cycle anyway); a trial keeps its end.
+          ...(otherInterval && options.when === 'now' && current.status !== 'trialing' ? resetCycle : {}),
           metadata: { tollgate_plan_id: price.planId },
         },
         { idempotencyKey: idempotencyKey('subscription-change', options.actionId) },
@@ -239,6 +293,17 @@ export function createStripeBillingProvider(config: StripeConfig, options: Strip
         ? await sdk.subscriptions.update(ref.providerSubscriptionId, { cancel_at_period_end: true }, key)
         : await sdk.subscriptions.cancel(ref.providerSubscriptionId, {}, key);
       return state(updated);
+    },
+
+    async expireCheckout(sessionId, options) {
+      const sdk = await stripe();
+      const session = await sdk.checkout.sessions.retrieve(sessionId);
+      if (session.status !== 'open') return;
+      await sdk.checkout.sessions.expire(
+        sessionId,
+        {},
+        { idempotencyKey: idempotencyKey('checkout-expire', options.actionId) },
+      );
     },
 
     async resume(ref, options) {

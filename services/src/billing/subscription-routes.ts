@@ -9,6 +9,7 @@ import { currencySchema } from './pricing-schema.js';
 import {
   cancelSubscription,
   changeSubscriptionPlan,
+  findOpenCheckout,
   getSubscription,
   resumeSubscription,
   type SubscriptionActor,
@@ -37,9 +38,15 @@ const subscriptionSchema = z.object({
   canceled_at: z.string().nullable(),
   provider: z.enum(['manual', 'stripe']),
   pending_change: z
-    .object({ plan: z.string(), plan_version: z.number(), amount_minor: z.number(), at: z.string() })
+    .object({
+      plan: z.string(),
+      plan_version: z.number(),
+      amount_minor: z.number(),
+      interval: z.enum(['month', 'year']).describe('the billing interval from then on'),
+      at: z.string(),
+    })
     .nullable()
-    .describe('a downgrade waiting for the period end'),
+    .describe('a downgrade, or a switch to monthly billing, waiting for the period end'),
   past_due_at: z.string().nullable(),
   grace_ends_at: z.string().nullable().describe('past_due: served until then, then unpaid and 402 at the gateway'),
 });
@@ -112,36 +119,77 @@ export function subscriptionRoutes(options: SubscriptionRouteOptions) {
       path: '/v1/teams/:team/subscription',
       operationId: 'getSubscription',
       summary: "The team's subscription: its live one, else its last canceled one (billing:read)",
+      description:
+        'With `open_checkout` when the team started a Checkout that can still be paid (expired ones are not shown); a team with only an open Checkout answers 404 no_subscription with its URL in the message.',
       tags: ['billing'],
       responses: {
-        200: { description: 'The subscription', schema: subscriptionSchema },
+        200: {
+          description: 'The subscription',
+          schema: subscriptionSchema.extend({
+            open_checkout: z
+              .object({
+                checkout_url: z.string(),
+                checkout_id: z.string(),
+                plan: z.string(),
+                currency: z.string(),
+                interval: z.enum(['month', 'year']),
+                expires_at: z.string().nullable(),
+              })
+              .nullable()
+              .describe('a Checkout the team started and can still pay'),
+          }),
+        },
         404: { description: 'no_subscription: the team never subscribed' },
       },
       handler: async (ctx) => {
         const { team } = await access(ctx, 'billing:read');
         const subscription = await getSubscription(options.database, team.id);
+        const open = await findOpenCheckout(options.database, team.id, (options.now ?? (() => new Date()))());
         if (!subscription) {
-          throw new TollgateError('no_subscription', 'the team has no subscription', {
-            hint: 'subscribe with tollgate subscribe <plan>',
-          });
+          throw new TollgateError(
+            'no_subscription',
+            open
+              ? `the team has no subscription yet; its Checkout for ${open.planSlug} is open at ${open.url}`
+              : 'the team has no subscription',
+            { hint: open ? 'pay at the Checkout URL to start it' : 'subscribe with tollgate subscribe <plan>' },
+          );
         }
-        ctx.body = subscriptionBody(subscription);
+        ctx.body = {
+          ...subscriptionBody(subscription),
+          open_checkout: open
+            ? {
+                checkout_url: open.url,
+                checkout_id: open.id,
+                plan: open.planSlug,
+                currency: open.currency,
+                interval: open.interval,
+                expires_at: open.expiresAt?.toISOString() ?? null,
+              }
+            : null,
+        };
       },
     }),
     defineRoute({
       method: 'post',
       path: '/v1/teams/:team/subscription/change',
       operationId: 'changeSubscription',
-      summary: 'Move the subscription to another plan (billing:write)',
+      summary: 'Move the subscription to another plan and/or billing interval (billing:write)',
       description:
-        'A plan that costs as much or more applies at once and the rest of the period is prorated; one that costs less applies at the period end. From a free plan to a paid one through Stripe, answers 202 with a Checkout URL.',
+        'A plan that costs as much or more applies at once and the rest of the period is prorated; one that costs less applies at the period end. `interval` switches between monthly and annual billing: to annual at once (a new period starts now, the unused part of the monthly fee credited), to monthly at the end of the paid year (a pending change); during a trial at once either way, without proration. Give `plan`, `interval` or both. From a free plan to a paid one through Stripe, answers 202 with a Checkout URL.',
       tags: ['billing'],
-      body: z.object({ plan: planSlugSchema }),
+      body: z
+        .object({
+          plan: planSlugSchema.optional().describe('slug of the plan (its newest version); default: the current plan'),
+          interval: z.enum(['month', 'year']).optional().describe('default: the current interval'),
+        })
+        .refine((body) => body.plan !== undefined || body.interval !== undefined, {
+          message: 'give a plan, an interval, or both',
+        }),
       responses: {
         200: {
           description: 'Changed, or the downgrade scheduled',
           schema: z.object({
-            change: z.enum(['upgraded', 'downgrade_scheduled']),
+            change: z.enum(['upgraded', 'downgrade_scheduled', 'interval_switched', 'interval_switch_scheduled']),
             proration: z
               .object({ credit_minor: z.number(), charge_minor: z.number(), net_minor: z.number() })
               .nullable(),
@@ -149,6 +197,7 @@ export function subscriptionRoutes(options: SubscriptionRouteOptions) {
           }),
         },
         202: { description: 'Pay at the Checkout URL to start the paid plan', schema: checkoutSchema },
+        400: { description: 'validation_failed, price_not_offered (no price in that interval)' },
         402: { description: 'payment_required: the subscription is unpaid' },
         404: { description: 'no_subscription, not_found' },
         409: { description: 'plan_archived, subscription_unchanged' },
@@ -158,6 +207,7 @@ export function subscriptionRoutes(options: SubscriptionRouteOptions) {
         const result = await changeSubscriptionPlan(options, {
           team: { id: team.id, name: team.name },
           plan: body.plan,
+          interval: body.interval,
           actor: actorOf(ctx, caller),
         });
         if (result.kind === 'checkout') {
@@ -165,7 +215,7 @@ export function subscriptionRoutes(options: SubscriptionRouteOptions) {
           ctx.body = { checkout_url: result.checkoutUrl, checkout_id: result.checkoutId };
           return;
         }
-        const proration = result.kind === 'upgraded' ? result.proration : null;
+        const proration = result.kind === 'upgraded' || result.kind === 'interval_switched' ? result.proration : null;
         ctx.body = {
           change: result.kind,
           proration: proration

@@ -1,4 +1,5 @@
 import type Stripe from 'stripe';
+import { expireCreditPurchaseSession } from '../credits/credit-purchases.js';
 import type { Logger } from '../logging/logger.js';
 import type { TeamPolicyEvents } from '../plans/team-policy-events.js';
 import type { Database } from '../storage/database.js';
@@ -8,6 +9,7 @@ import type { StripeEventContext, StripeEventHandlers } from './stripe-webhooks.
 import {
   applyProviderSubscriptionState,
   completeSubscriptionCheckout,
+  expireSubscriptionCheckout,
   markSubscriptionPastDue,
   recordSubscriptionPayment,
   SubscriptionInvalidations,
@@ -109,6 +111,21 @@ export function registerSubscriptionStripeHandlers(
         });
       }
     });
+  });
+  // An abandoned Checkout: its subscription checkout or its credit pack purchase ends `expired`. Stripe
+  // never completes an expired session, so a row already completed (an event out of order) stays so.
+  handlers.register('checkout.session.expired', async (event, context) => {
+    const session = event.data.object as unknown as { id: string; mode: string; status?: string | null };
+    if (session.status && session.status !== 'expired') return;
+    const at = new Date(event.created * 1000);
+    const expired =
+      session.mode === 'subscription'
+        ? await expireSubscriptionCheckout(context.tx, { providerName: 'stripe', sessionId: session.id, at })
+        : await expireCreditPurchaseSession(context.tx, { sessionId: session.id, at });
+    context.logger.info(
+      { session: session.id, mode: session.mode, expired },
+      expired ? 'Checkout expired' : 'Checkout already settled or not ours: nothing to expire',
+    );
   });
   for (const type of [
     'customer.subscription.created',

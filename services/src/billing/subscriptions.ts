@@ -65,8 +65,14 @@ export interface Subscription {
   canceledAt: Date | null;
   provider: ProviderName;
   providerSubscriptionId: string | null;
-  /** A downgrade waiting for the period end. */
-  pendingChange: { plan: { id: string; slug: string; version: number }; amountMinor: number; at: Date } | null;
+  /** A downgrade (or a switch to a shorter interval) waiting for the period end. */
+  pendingChange: {
+    plan: { id: string; slug: string; version: number };
+    amountMinor: number;
+    /** The billing interval from then on (the subscription's own unless the change switches it). */
+    interval: BillingInterval;
+    at: Date;
+  } | null;
   pastDueAt: Date | null;
   /** Until when a past_due subscription is still served. */
   graceEndsAt: Date | null;
@@ -97,6 +103,8 @@ export interface SubscriptionRow {
   pending_plan_version: number | null;
   pending_amount_minor: string | null;
   pending_change_at: Date | null;
+  /** The interval a pending change switches to (migration 0027); null: the subscription's own. */
+  pending_interval: BillingInterval | null;
   past_due_at: Date | null;
   grace_ends_at: Date | null;
   provider_event_created: string | null;
@@ -133,6 +141,7 @@ function toSubscription(row: SubscriptionRow): Subscription {
               version: row.pending_plan_version ?? 0,
             },
             amountMinor: Number(row.pending_amount_minor ?? 0),
+            interval: row.pending_interval ?? row.billing_interval,
             at: row.pending_change_at,
           }
         : null,
@@ -187,6 +196,7 @@ export function subscriptionBody(subscription: Subscription) {
           plan: subscription.pendingChange.plan.slug,
           plan_version: subscription.pendingChange.plan.version,
           amount_minor: subscription.pendingChange.amountMinor,
+          interval: subscription.pendingChange.interval,
           at: subscription.pendingChange.at.toISOString(),
         }
       : null,
@@ -475,6 +485,18 @@ async function startSubscription(
   const attemptId = randomUUID();
   const priced = { ...price, trialDays };
   const provider: BillingProvider = free ? freeProvider : options.provider;
+  // A Checkout still open for the same plan version, currency and interval is the one to pay: a
+  // second session would let the team pay twice.
+  const open = free || trialDays > 0 ? undefined : await findOpenCheckout(database, input.team.id, now);
+  if (
+    open &&
+    open.planId === price.planId &&
+    open.currency === price.currency &&
+    open.interval === price.interval &&
+    open.provider === provider.name
+  ) {
+    return { kind: 'checkout', checkoutUrl: open.url, checkoutId: open.id };
+  }
   const started = await provider.startSubscription(database, {
     teamId: input.team.id,
     teamName: input.team.name,
@@ -488,8 +510,8 @@ async function startSubscription(
     await database.transaction(async (tx) => {
       await tx.query(
         `INSERT INTO subscription_checkouts (id, team_id, plan_id, currency, billing_interval, amount_minor, provider,
-           provider_session_id, url, created_by_user_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+           provider_session_id, url, created_by_user_id, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
         [
           attemptId,
           input.team.id,
@@ -501,6 +523,7 @@ async function startSubscription(
           started.sessionId,
           started.url,
           input.actor.actorUserId ?? null,
+          started.expiresAt ?? null,
         ],
       );
       await appendAuditEntry(tx, {
@@ -513,6 +536,10 @@ async function startSubscription(
         details: { plan: price.planSlug, currency: price.currency, interval: price.interval },
       });
     });
+    // The team's Checkout for another plan, currency or interval can no longer be paid: only the newest counts.
+    if (open && provider.expireCheckout) {
+      await expireOtherCheckouts(options, provider, { teamId: input.team.id, keep: attemptId, actor: input.actor });
+    }
     return { kind: 'checkout', checkoutUrl: started.url, checkoutId: attemptId };
   }
   const subscription = await database.transaction((tx) =>
@@ -528,6 +555,130 @@ async function startSubscription(
   );
   await invalidations.publish(options);
   return { kind: 'subscribed', subscription };
+}
+
+/** A Checkout the team started that can still be paid. */
+export interface OpenCheckout {
+  id: string;
+  url: string;
+  planId: string;
+  planSlug: string;
+  currency: Currency;
+  interval: BillingInterval;
+  /** minor units, e.g. cents */
+  amountMinor: number;
+  provider: ProviderName;
+  /** When the provider's page stops taking the payment; null when the provider did not say. */
+  expiresAt: Date | null;
+  createdAt: Date;
+}
+
+/** The team's newest open Checkout that has not expired by `now`, if any. */
+export async function findOpenCheckout(db: Queryable, teamId: string, now: Date): Promise<OpenCheckout | undefined> {
+  const row = (
+    await db.query<{
+      id: string;
+      url: string;
+      plan_id: string;
+      plan_slug: string;
+      currency: Currency;
+      billing_interval: BillingInterval;
+      amount_minor: string;
+      provider: ProviderName;
+      expires_at: Date | null;
+      created_at: Date;
+    }>(
+      `SELECT c.id, c.url, c.plan_id, p.slug AS plan_slug, c.currency, c.billing_interval, c.amount_minor::text,
+         c.provider, c.expires_at, c.created_at
+       FROM subscription_checkouts c JOIN plans p ON p.id = c.plan_id
+       WHERE c.team_id = $1 AND c.status = 'open' AND (c.expires_at IS NULL OR c.expires_at > $2)
+       ORDER BY c.created_at DESC LIMIT 1`,
+      [teamId, now],
+    )
+  ).rows[0];
+  if (!row) return undefined;
+  return {
+    id: row.id,
+    url: row.url,
+    planId: row.plan_id,
+    planSlug: row.plan_slug,
+    currency: row.currency.trim() as Currency,
+    interval: row.billing_interval,
+    amountMinor: Number(row.amount_minor),
+    provider: row.provider,
+    expiresAt: row.expires_at,
+    createdAt: row.created_at,
+  };
+}
+
+/** Expires the team's open Checkouts other than `keep` at the provider and here; a failure is logged, not thrown. */
+async function expireOtherCheckouts(
+  options: SubscriptionServiceOptions,
+  provider: BillingProvider,
+  input: { teamId: string; keep: string; actor: SubscriptionActor },
+): Promise<void> {
+  const others = await options.database.query<{ id: string; provider_session_id: string }>(
+    `SELECT id, provider_session_id FROM subscription_checkouts WHERE team_id = $1 AND status = 'open' AND id <> $2`,
+    [input.teamId, input.keep],
+  );
+  for (const other of others.rows) {
+    try {
+      await provider.expireCheckout?.(other.provider_session_id, { actionId: other.id });
+      await options.database.transaction((tx) =>
+        expireSubscriptionCheckout(tx, {
+          providerName: provider.name,
+          sessionId: other.provider_session_id,
+          at: (options.now ?? (() => new Date()))(),
+          actor: input.actor,
+          reason: 'replaced',
+        }),
+      );
+    } catch (error) {
+      options.logger.warn(
+        { err: error, checkout: other.id },
+        'could not expire a replaced Checkout; it ends when the provider expires it',
+      );
+    }
+  }
+}
+
+/**
+ * Marks an open subscription Checkout expired (Stripe: checkout.session.expired, or replaced by a
+ * newer one), audited. A Checkout already completed (an out-of-order event) or expired, or not
+ * ours, changes nothing: returns false.
+ */
+export async function expireSubscriptionCheckout(
+  tx: Queryable,
+  input: {
+    providerName: ProviderName;
+    sessionId: string;
+    at: Date;
+    actor?: SubscriptionActor;
+    reason?: 'expired' | 'replaced';
+  },
+): Promise<boolean> {
+  const checkout = (
+    await tx.query<{ id: string; team_id: string; status: string; plan_id: string }>(
+      `SELECT id, team_id, status, plan_id FROM subscription_checkouts
+       WHERE provider = $1 AND provider_session_id = $2 FOR UPDATE`,
+      [input.providerName, input.sessionId],
+    )
+  ).rows[0];
+  if (checkout?.status !== 'open') return false;
+  await tx.query(`UPDATE subscription_checkouts SET status = 'expired', expired_at = $2 WHERE id = $1`, [
+    checkout.id,
+    input.at,
+  ]);
+  await appendAuditEntry(tx, {
+    ...(input.actor ?? systemActor),
+    action: 'subscription.checkout_expired',
+    outcome: 'success',
+    targetType: 'subscription_checkout',
+    targetId: checkout.id,
+    teamId: checkout.team_id,
+    details: { provider_session_id: input.sessionId, reason: input.reason ?? 'expired' },
+  });
+  return true;
 }
 
 /** Free plans never reach a payment provider: nothing to collect. */
@@ -576,18 +727,28 @@ export type ChangeResult =
       proration: { creditMinor: number; chargeMinor: number; netMinor: number } | null;
     }
   | { kind: 'downgrade_scheduled'; subscription: Subscription }
+  | {
+      /** To a longer interval (or during a trial): a new period starts now in the new interval. */
+      kind: 'interval_switched';
+      subscription: Subscription;
+      /** minor units: the unused part of the old fee credited; null during a trial. */
+      proration: { creditMinor: number; chargeMinor: number; netMinor: number } | null;
+    }
+  | { kind: 'interval_switch_scheduled'; subscription: Subscription }
   | { kind: 'checkout'; checkoutUrl: string; checkoutId: string };
 
 /**
- * Moves the team's subscription to the newest version of another plan, in its currency and
- * interval. A plan that costs more (or the same) applies at once: the rest of the period is
- * prorated (the unused part of the old fee credited, the new fee charged for what remains; during a
- * trial nothing is prorated). A plan that costs less waits for the period end. From a free plan to a
- * paid one through Stripe, a Checkout starts and the new subscription replaces the free one.
+ * Moves the team's subscription to the newest version of another plan (`plan`, default its own) in
+ * its currency, and optionally to another billing interval (`interval`, default its own). In the same
+ * interval, a plan that costs more (or the same) applies at once: the rest of the period is prorated
+ * (the unused part of the old fee credited, the new fee charged for what remains; during a trial
+ * nothing is prorated). A plan that costs less waits for the period end. Another interval: see
+ * `switchInterval`. From a free plan to a paid one through Stripe, a Checkout starts and the new
+ * subscription replaces the free one.
  */
 export async function changeSubscriptionPlan(
   options: SubscriptionServiceOptions,
-  input: { team: TeamRef; plan: string; actor: SubscriptionActor },
+  input: { team: TeamRef; plan?: string | undefined; interval?: BillingInterval | undefined; actor: SubscriptionActor },
 ): Promise<ChangeResult> {
   const { database } = options;
   const now = (options.now ?? (() => new Date()))();
@@ -596,14 +757,16 @@ export async function changeSubscriptionPlan(
   if (current.status === 'unpaid') {
     throw new TollgateError(
       'payment_required',
-      'the subscription is unpaid: pay its open invoice before changing plan',
+      `the subscription is unpaid: pay its open invoice before changing ${input.plan ? 'plan' : 'interval'}`,
     );
   }
-  const { price } = await subscribablePlan(database, input.plan, current.currency, current.billing_interval);
-  if (price.planId === current.plan_id) {
+  const interval = input.interval ?? current.billing_interval;
+  const planSlug = input.plan ?? current.plan_slug;
+  const { price } = await subscribablePlan(database, planSlug, current.currency, interval);
+  if (price.planId === current.plan_id && interval === current.billing_interval) {
     throw new TollgateError(
       'subscription_unchanged',
-      `the team is already on ${price.planSlug} version ${current.plan_version}`,
+      `the team is already on ${price.planSlug} version ${current.plan_version}, billed ${interval === 'year' ? 'annually' : 'monthly'}`,
     );
   }
   const oldAmount = Number(current.amount_minor);
@@ -611,14 +774,17 @@ export async function changeSubscriptionPlan(
   if (paidFromFree && options.provider.name !== 'manual') {
     const started = await startSubscription(options, {
       team: input.team,
-      plan: input.plan,
-      interval: current.billing_interval,
+      plan: planSlug,
+      interval,
       currency: current.currency,
       actor: input.actor,
       replace: true,
     });
     if (started.kind === 'checkout') return started;
     return { kind: 'upgraded', subscription: started.subscription, proration: null };
+  }
+  if (interval !== current.billing_interval) {
+    return switchInterval(options, { current, price, actor: input.actor, now });
   }
   const provider = providerOf(options, current);
   const actionId = randomUUID();
@@ -690,6 +856,136 @@ export async function changeSubscriptionPlan(
   });
   await invalidations.publish(options);
   return { kind: 'upgraded', subscription, proration };
+}
+
+/**
+ * Moves a subscription to another billing interval (and maybe another plan), as Stripe Billing does
+ * (docs/billing.md "Monthly and annual"):
+ * - to a longer interval (monthly → annual): at once. The current period ends now and a new one
+ *   starts now in the new interval (the billing anchor moves); the unused part of the old fee is
+ *   credited against the new one (a proration row); the usage of the cut period is still rated and
+ *   invoiced when that period closes (the billing_periods trigger records it, ending now).
+ * - to a shorter interval (annual → monthly): at the end of the paid period, as a pending change
+ *   that carries the interval, whatever the new price.
+ * - during a trial: at once in either direction, without proration; the trial keeps its end and the
+ *   first paid period is billed in the new interval.
+ */
+async function switchInterval(
+  options: SubscriptionServiceOptions,
+  input: { current: SubscriptionRow; price: PricedPlan; actor: SubscriptionActor; now: Date },
+): Promise<ChangeResult> {
+  const { database } = options;
+  const { current, price, now } = input;
+  const provider = providerOf(options, current);
+  const actionId = randomUUID();
+  const invalidations = new Invalidations();
+  const trialing = current.status === 'trialing';
+  if (!trialing && price.interval === 'month') {
+    await provider.changePlan(ref(current), price, { actionId, when: 'period_end', now });
+    const subscription = await database.transaction(async (tx) => {
+      const row = (await rowById(tx, current.id)) as SubscriptionRow;
+      await tx.query(
+        `UPDATE subscriptions SET pending_plan_id = $2, pending_amount_minor = $3, pending_change_at = current_period_end,
+           pending_interval = $4, updated_at = now() WHERE id = $1`,
+        [row.id, price.planId, String(price.amountMinor), price.interval],
+      );
+      return recordChange(tx, {
+        subscriptionId: row.id,
+        action: 'subscription.interval_switch_scheduled',
+        actor: input.actor,
+        details: {
+          to_plan: price.planSlug,
+          from_interval: row.billing_interval,
+          to_interval: price.interval,
+          at: row.current_period_end.toISOString(),
+        },
+        invalidations,
+      });
+    });
+    await invalidations.publish(options);
+    return { kind: 'interval_switch_scheduled', subscription };
+  }
+  const providerState = await provider.changePlan(ref(current), price, { actionId, when: 'now', now });
+  let proration: { creditMinor: number; chargeMinor: number; netMinor: number } | null = null;
+  const subscription = await database.transaction(async (tx) => {
+    const row = (await rowById(tx, current.id)) as SubscriptionRow;
+    const start = row.current_period_start.getTime();
+    const end = row.current_period_end.getTime();
+    if (trialing) {
+      // The trial is its own first period and keeps its end; the paid periods after it take the new interval.
+      await tx.query(
+        `UPDATE subscriptions SET plan_id = $2, amount_minor = $3, billing_interval = $4, pending_plan_id = NULL,
+           pending_amount_minor = NULL, pending_change_at = NULL, updated_at = now() WHERE id = $1`,
+        [row.id, price.planId, String(price.amountMinor), price.interval],
+      );
+    } else {
+      // Stripe starts the new period on its own clock: our row follows what it answered.
+      const newStart = providerState?.currentPeriodStart ?? new Date(Math.min(Math.max(now.getTime(), start), end));
+      const newEnd = providerState?.currentPeriodEnd ?? periodEnd(newStart, price.interval);
+      const at = Math.min(Math.max(newStart.getTime(), start), end);
+      const byStripe = row.provider === 'stripe' && row.provider_subscription_id !== null;
+      const credit = end > start ? prorateMinor(BigInt(row.amount_minor), end - at, end - start) : 0n;
+      // Stripe invoices the new period's fee now, less the credit; with the manual provider the new
+      // period's fee is its base fee at its close, and the credit goes on that invoice.
+      const charge = byStripe ? BigInt(price.amountMinor) : 0n;
+      proration = { creditMinor: Number(credit), chargeMinor: Number(charge), netMinor: Number(charge - credit) };
+      await tx.query(
+        `INSERT INTO subscription_prorations (subscription_id, team_id, from_plan_id, to_plan_id, currency, credit_minor,
+           charge_minor, net_minor, period_start, period_end, changed_at, collected_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+        [
+          row.id,
+          row.team_id,
+          row.plan_id,
+          price.planId,
+          row.currency,
+          String(credit),
+          String(charge),
+          String(charge - credit),
+          row.current_period_start,
+          row.current_period_end,
+          new Date(at),
+          byStripe ? 'stripe' : 'tollgate',
+        ],
+      );
+      // Moving the period start makes the billing_periods trigger record the cut period (its usage is
+      // rated at its close) and the cycle anchor follow the new period.
+      await tx.query(
+        `UPDATE subscriptions SET plan_id = $2, amount_minor = $3, billing_interval = $4, current_period_start = $5,
+           current_period_end = $6, pending_plan_id = NULL, pending_amount_minor = NULL, pending_change_at = NULL,
+           provider_event_created = coalesce($7, provider_event_created), updated_at = now()
+         WHERE id = $1`,
+        [
+          row.id,
+          price.planId,
+          String(price.amountMinor),
+          price.interval,
+          newStart,
+          newEnd,
+          providerState ? Math.floor(now.getTime() / 1000) : null,
+        ],
+      );
+      // The billing anchor moves with the new cycle: quota months are counted from it.
+      await tx.query('UPDATE teams SET billing_anchor_at = $2, updated_at = now() WHERE id = $1', [
+        row.team_id,
+        newStart,
+      ]);
+    }
+    return recordChange(tx, {
+      subscriptionId: row.id,
+      action: 'subscription.interval_switched',
+      actor: input.actor,
+      details: {
+        from_plan: row.plan_slug,
+        from_interval: row.billing_interval,
+        to_interval: price.interval,
+        proration,
+      },
+      invalidations,
+    });
+  });
+  await invalidations.publish(options);
+  return { kind: 'interval_switched', subscription, proration };
 }
 
 /** Cancels now (the team falls back to the default plan at once) or at the period end. */
@@ -874,14 +1170,18 @@ export async function applyProviderSubscriptionState(
   let planId = row.plan_id;
   let amountMinor = Number(row.amount_minor);
   let pending = row.pending_plan_id;
+  // The provider's own interval wins (a switch made at the provider); else ours, or the pending one.
+  let interval = state.interval ?? row.billing_interval;
   if (row.pending_plan_id && row.pending_change_at && state.currentPeriodStart >= row.pending_change_at) {
     planId = row.pending_plan_id;
     amountMinor = Number(row.pending_amount_minor ?? 0);
+    interval = state.interval ?? row.pending_interval ?? row.billing_interval;
     pending = null;
   }
   const changed =
     status !== row.status ||
     planId !== row.plan_id ||
+    interval !== row.billing_interval ||
     state.currentPeriodStart.getTime() !== row.current_period_start.getTime() ||
     state.currentPeriodEnd.getTime() !== row.current_period_end.getTime() ||
     state.cancelAtPeriodEnd !== row.cancel_at_period_end ||
@@ -896,7 +1196,8 @@ export async function applyProviderSubscriptionState(
        pending_plan_id = CASE WHEN $12::uuid IS NULL THEN NULL ELSE pending_plan_id END,
        pending_amount_minor = CASE WHEN $12::uuid IS NULL THEN NULL ELSE pending_amount_minor END,
        pending_change_at = CASE WHEN $12::uuid IS NULL THEN NULL ELSE pending_change_at END,
-       provider_event_created = greatest(coalesce(provider_event_created, 0), $13), updated_at = now()
+       provider_event_created = greatest(coalesce(provider_event_created, 0), $13), billing_interval = $14,
+       updated_at = now()
      WHERE id = $1`,
     [
       row.id,
@@ -912,6 +1213,7 @@ export async function applyProviderSubscriptionState(
       graceEndsAt,
       pending,
       Math.floor(input.at.getTime() / 1000),
+      interval,
     ],
   );
   const action =
@@ -928,7 +1230,11 @@ export async function applyProviderSubscriptionState(
     subscriptionId: row.id,
     action,
     actor: systemActor,
-    details: { provider: input.providerName, from_status: row.status },
+    details: {
+      provider: input.providerName,
+      from_status: row.status,
+      ...(interval === row.billing_interval ? {} : { from_interval: row.billing_interval, interval }),
+    },
     invalidations: input.invalidations as Invalidations,
   });
 }
@@ -1044,6 +1350,44 @@ export async function runSubscriptionLifecycle(
         report.unpaid++;
         return;
       }
+      if (
+        row.provider === 'manual' &&
+        row.current_period_end <= now &&
+        row.status === 'active' &&
+        !row.cancel_at_period_end &&
+        row.pending_interval !== null &&
+        row.pending_interval !== row.billing_interval
+      ) {
+        // A switch to another interval at the period end: the next period is the first of a new cycle
+        // in the new interval, starting where the paid one ended.
+        let start = row.current_period_end;
+        let end = periodEnd(start, row.pending_interval);
+        while (end <= now) {
+          start = end;
+          end = periodEnd(start, row.pending_interval);
+        }
+        await tx.query(
+          `UPDATE subscriptions SET current_period_start = $2, current_period_end = $3, plan_id = pending_plan_id,
+             amount_minor = pending_amount_minor, billing_interval = pending_interval, pending_plan_id = NULL,
+             pending_amount_minor = NULL, pending_change_at = NULL, updated_at = now()
+           WHERE id = $1`,
+          [row.id, start, end],
+        );
+        await recordChange(tx, {
+          subscriptionId: row.id,
+          action: 'subscription.interval_switched',
+          actor: systemActor,
+          details: {
+            from_plan: row.plan_slug,
+            from_interval: row.billing_interval,
+            to_interval: row.pending_interval,
+            period_start: start.toISOString(),
+          },
+          invalidations,
+        });
+        report.renewed++;
+        return;
+      }
       if (row.provider === 'manual' && row.current_period_end <= now && ['trialing', 'active'].includes(row.status)) {
         if (row.cancel_at_period_end) {
           await tx.query(
@@ -1088,8 +1432,14 @@ export async function runSubscriptionLifecycle(
         else report.renewed++;
         return;
       }
-      if (row.pending_plan_id && row.pending_change_at && row.pending_change_at <= now) {
+      if (
+        row.pending_plan_id &&
+        row.pending_change_at &&
+        row.pending_change_at <= now &&
+        row.pending_interval === null
+      ) {
         // A Stripe subscription whose renewal event has not been processed yet: the limits follow our clock.
+        // (An interval switch waits for that event: the new interval's period comes from Stripe.)
         await tx.query(
           `UPDATE subscriptions SET plan_id = pending_plan_id, amount_minor = pending_amount_minor,
              pending_plan_id = NULL, pending_amount_minor = NULL, pending_change_at = NULL, updated_at = now()

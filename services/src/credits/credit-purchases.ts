@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type Stripe from 'stripe';
+import { appendAuditEntry } from '../audit/index.js';
 import type { BillingProvider } from '../billing/billing-provider.js';
 import { type Currency, currencySchema } from '../billing/pricing-schema.js';
 import type { StripeEventContext, StripeEventHandlers } from '../billing/stripe-webhooks.js';
@@ -15,7 +16,7 @@ import { type CreditPool, poolFromKey } from './credit-pool.js';
  * once an operator confirms it. The grant itself is `fulfilPackPurchase`, idempotent by the payment.
  */
 
-export type CreditPurchaseStatus = 'pending' | 'paid' | 'refunded';
+export type CreditPurchaseStatus = 'pending' | 'paid' | 'refunded' | 'expired';
 
 export interface CreditPurchase {
   id: string;
@@ -292,6 +293,36 @@ export async function listCreditPurchases(
   }));
   const last = purchases.at(-1);
   return { purchases, nextBefore: result.rows.length > options.limit && last ? last.id : null };
+}
+
+/**
+ * A pack's Checkout the customer abandoned (Stripe: checkout.session.expired): its pending purchase
+ * becomes `expired`, audited; nothing was paid and nothing is granted. A purchase already paid,
+ * refunded or expired (a duplicate, or an event out of order) changes nothing: returns false.
+ */
+export async function expireCreditPurchaseSession(
+  tx: Queryable,
+  input: { sessionId: string; at: Date },
+): Promise<boolean> {
+  const found = await tx.query<{ id: string }>('SELECT id FROM credit_purchases WHERE provider_session_id = $1', [
+    input.sessionId,
+  ]);
+  const purchase = found.rows[0] ? await findCreditPurchase(tx, found.rows[0].id, { lock: true }) : undefined;
+  if (purchase?.status !== 'pending') return false;
+  await tx.query(`UPDATE credit_purchases SET status = 'expired', expired_at = $2 WHERE id = $1`, [
+    purchase.id,
+    input.at,
+  ]);
+  await appendAuditEntry(tx, {
+    actorLabel: 'system',
+    action: 'credits.purchase_expired',
+    outcome: 'success',
+    targetType: 'credit_purchase',
+    targetId: purchase.id,
+    teamId: purchase.teamId,
+    details: { pack: purchase.packSlug, provider_session_id: input.sessionId },
+  });
+  return true;
 }
 
 const idOf = (value: unknown): string | undefined =>

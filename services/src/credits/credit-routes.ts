@@ -106,7 +106,7 @@ const purchaseSchema = z.object({
   currency: z.string(),
   amount: z.string().describe('major units, e.g. "49.00"'),
   amount_minor: digits,
-  status: z.enum(['pending', 'paid', 'refunded']),
+  status: z.enum(['pending', 'paid', 'refunded', 'expired']).describe('expired: the Checkout was abandoned'),
   provider: z.enum(['manual', 'stripe']),
   checkout_url: z.string().nullable().describe("the provider's hosted payment page; null: an operator confirms it"),
   created_at: z.string(),
