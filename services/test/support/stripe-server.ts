@@ -1975,9 +1975,16 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
   function updateSubscription(subscription: Subscription, params: StripeParams): Subscription {
     allow(
       params,
-      'items metadata proration_behavior cancel_at_period_end cancel_at description default_payment_method payment_behavior cancellation_details collection_method days_until_due off_session',
+      'items metadata proration_behavior cancel_at_period_end cancel_at description default_payment_method payment_behavior cancellation_details collection_method days_until_due off_session billing_cycle_anchor',
     );
     const before = clone(subscription);
+    // `billing_cycle_anchor[type]` since API 2026-05 (a plain `now`/`unchanged` before).
+    const anchorObject =
+      typeof params.billing_cycle_anchor === 'string' ? undefined : obj(params, 'billing_cycle_anchor');
+    if (anchorObject) allow(anchorObject, 'type', 'billing_cycle_anchor');
+    const anchorParam = anchorObject
+      ? oneOf(anchorObject, 'type', ['now', 'unchanged'])
+      : oneOf(params, 'billing_cycle_anchor', ['now', 'unchanged']);
     if (subscription.status === 'canceled') {
       const others = Object.keys(params).filter((key) => !['metadata', 'cancellation_details', 'expand'].includes(key));
       if (others.length > 0) {
@@ -2047,26 +2054,53 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
         }
       });
       if (items.length === 0) throw invalid('A subscription must have at least one active item.', { param: 'items' });
-      subscription.items.data = items;
-      subscription.items.total_count = items.length;
-      if (prorationBehavior !== 'none' && subscription.status !== 'trialing') {
-        const prorations = prorate(subscription, oldItems, items);
-        if (prorationBehavior === 'always_invoice' && prorations.length > 0) {
-          const customer = load<Customer>('customer', subscription.customer);
-          const invoice = createInvoiceRecord({
-            customer,
-            currency: subscription.currency,
-            subscription,
-            billingReason: 'subscription_update',
-            collection: subscription.collection_method,
-          });
-          for (const proration of prorations) proration.invoice = invoice.id;
-          recompute(invoice);
-          emit('invoice.created', invoice);
-          subscription.latest_invoice = invoice.id;
-          finalize(invoice);
-          if (invoice.status === 'open' && subscription.collection_method === 'charge_automatically') {
-            collect(invoice, str(params, 'default_payment_method') ?? 'pm_card_visa');
+      const interval = (list: SubscriptionItem[]) =>
+        `${list[0]?.price.recurring?.interval}/${list[0]?.price.recurring?.interval_count}`;
+      const intervalChanged = interval(oldItems) !== interval(items);
+      // Stripe resets the billing cycle anchor when the interval changes (docs.stripe.com/billing/
+      // subscriptions/billing-cycle#changing): the new period starts now and is invoiced at once, the
+      // unused time of the old price credited on that invoice. A trial keeps its end.
+      if (
+        subscription.status !== 'trialing' &&
+        (anchorParam === 'now' || (intervalChanged && anchorParam !== 'unchanged'))
+      ) {
+        subscription.items.data = items;
+        subscription.items.total_count = items.length;
+        const at = now();
+        if (prorationBehavior !== 'none') prorate(subscription, oldItems, []);
+        for (const item of items) {
+          const recurring = item.price.recurring ?? { interval: 'month', interval_count: 1 };
+          item.current_period_start = at;
+          item.current_period_end = addInterval(at, recurring.interval, recurring.interval_count);
+        }
+        subscription.billing_cycle_anchor = at;
+        invoicePeriod(subscription, 'subscription_update', str(params, 'default_payment_method') ?? 'pm_card_visa');
+      } else if (intervalChanged && anchorParam === 'unchanged') {
+        throw invalid('billing_cycle_anchor cannot be `unchanged` when the interval of the prices changes.', {
+          param: 'billing_cycle_anchor',
+        });
+      } else {
+        subscription.items.data = items;
+        subscription.items.total_count = items.length;
+        if (prorationBehavior !== 'none' && subscription.status !== 'trialing') {
+          const prorations = prorate(subscription, oldItems, items);
+          if (prorationBehavior === 'always_invoice' && prorations.length > 0) {
+            const customer = load<Customer>('customer', subscription.customer);
+            const invoice = createInvoiceRecord({
+              customer,
+              currency: subscription.currency,
+              subscription,
+              billingReason: 'subscription_update',
+              collection: subscription.collection_method,
+            });
+            for (const proration of prorations) proration.invoice = invoice.id;
+            recompute(invoice);
+            emit('invoice.created', invoice);
+            subscription.latest_invoice = invoice.id;
+            finalize(invoice);
+            if (invoice.status === 'open' && subscription.collection_method === 'charge_automatically') {
+              collect(invoice, str(params, 'default_payment_method') ?? 'pm_card_visa');
+            }
           }
         }
       }
@@ -2096,6 +2130,208 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
     const previous = changes(before, subscription);
     if (Object.keys(previous).length > 0) emit('customer.subscription.updated', subscription, previous);
     return subscription;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Subscription schedules: phases of a subscription that start at set times
+  // (docs.stripe.com/billing/subscriptions/subscription-schedules), e.g. another price or interval
+  // from the end of the current period. Created from an existing subscription only.
+
+  interface SchedulePhase {
+    start_date: number;
+    end_date: number;
+    items: { price: string; quantity: number }[];
+    metadata: Metadata;
+    proration_behavior: string;
+  }
+
+  interface SubscriptionSchedule extends StripeObject {
+    object: 'subscription_schedule';
+    customer: string;
+    subscription: string | null;
+    status: 'not_started' | 'active' | 'completed' | 'released' | 'canceled';
+    end_behavior: 'release' | 'cancel';
+    phases: SchedulePhase[];
+    current_phase: { start_date: number; end_date: number } | null;
+    released_at: number | null;
+    released_subscription: string | null;
+    metadata: Metadata;
+  }
+
+  const scheduleOf = (subscription: Subscription) => subscription.schedule as string | null | undefined;
+
+  function createSchedule(params: StripeParams): SubscriptionSchedule {
+    allow(params, 'from_subscription metadata end_behavior customer phases start_date');
+    const subscriptionId = str(params, 'from_subscription');
+    if (!subscriptionId) {
+      throw invalid('The local Stripe server creates subscription schedules from_subscription only.', {
+        param: 'from_subscription',
+      });
+    }
+    for (const other of ['customer', 'phases', 'start_date']) {
+      if (params[other] !== undefined) {
+        throw invalid(`You cannot set \`${other}\` if \`from_subscription\` is set.`, { param: other });
+      }
+    }
+    const subscription = load<Subscription>('subscription', subscriptionId, 'from_subscription');
+    if (scheduleOf(subscription)) {
+      throw invalid(
+        `You cannot migrate a subscription that is already attached to a schedule: \`${scheduleOf(subscription)}\`.`,
+        { param: 'from_subscription' },
+      );
+    }
+    if (subscription.status === 'canceled' || subscription.status === 'incomplete_expired') {
+      throw invalid('You cannot migrate a subscription that has ended.', { param: 'from_subscription' });
+    }
+    const first = subscription.items.data[0];
+    const start = first?.current_period_start ?? now();
+    const end = first?.current_period_end ?? now();
+    const schedule = put<SubscriptionSchedule>({
+      id: randomId('sub_sched_'),
+      object: 'subscription_schedule',
+      created: now(),
+      livemode: false,
+      customer: subscription.customer,
+      subscription: subscription.id,
+      status: 'active',
+      end_behavior: oneOf(params, 'end_behavior', ['release', 'cancel'] as const) ?? 'release',
+      phases: [
+        {
+          start_date: start,
+          end_date: end,
+          items: subscription.items.data.map((item) => ({ price: item.price.id, quantity: item.quantity })),
+          metadata: clone(subscription.metadata),
+          proration_behavior: 'create_prorations',
+        },
+      ],
+      current_phase: { start_date: start, end_date: end },
+      released_at: null,
+      released_subscription: null,
+      metadata: metadataFrom(params),
+    });
+    subscription.schedule = schedule.id;
+    emit('subscription_schedule.created', schedule);
+    return schedule;
+  }
+
+  function updateSchedule(schedule: SubscriptionSchedule, params: StripeParams): SubscriptionSchedule {
+    allow(params, 'phases end_behavior metadata proration_behavior');
+    if (schedule.status !== 'active' && schedule.status !== 'not_started') {
+      throw invalid(`You cannot update a subscription schedule that is ${schedule.status}.`, {});
+    }
+    const subscription = load<Subscription>('subscription', schedule.subscription ?? '');
+    const phaseParams = arrOfObjects(params, 'phases');
+    if (phaseParams.length > 0) {
+      const phases: SchedulePhase[] = [];
+      phaseParams.forEach((phase, index) => {
+        const path = `phases[${index}]`;
+        allow(phase, 'items start_date end_date duration metadata proration_behavior', path);
+        const items = arrOfObjects(phase, 'items');
+        if (items.length === 0) throw missingParam(`${path}[items]`);
+        const prices = items.map((item, itemIndex) => {
+          const itemPath = `${path}[items][${itemIndex}]`;
+          allow(item, 'price price_data quantity', itemPath);
+          const price = priceOfLine(item, itemPath);
+          if (!price) throw missingParam(`${itemPath}[price]`);
+          if (!price.recurring) {
+            throw invalid(
+              'The price specified is set to `type=one_time` but this field only accepts prices with `type=recurring`.',
+              {
+                param: `${itemPath}[price]`,
+              },
+            );
+          }
+          if (price.currency !== subscription.currency) {
+            throw invalid('Currency and interval fields must match across all plans on this subscription.', {
+              param: `${itemPath}[price]`,
+            });
+          }
+          return { price, quantity: int(item, 'quantity', `${itemPath}[quantity]`) ?? 1 };
+        });
+        const previous = phases[index - 1];
+        const given = phase.start_date === 'now' ? now() : int(phase, 'start_date', `${path}[start_date]`);
+        if (
+          index === 0 &&
+          schedule.current_phase &&
+          given !== undefined &&
+          given !== schedule.current_phase.start_date
+        ) {
+          throw invalid('You can not modify the start date of the current phase.', { param: `${path}[start_date]` });
+        }
+        const start = previous?.end_date ?? given ?? schedule.current_phase?.start_date ?? now();
+        const duration = obj(phase, 'duration', `${path}[duration]`);
+        if (duration) allow(duration, 'interval interval_count', `${path}[duration]`);
+        const recurring = prices[0]?.price.recurring ?? { interval: 'month', interval_count: 1 };
+        const end =
+          int(phase, 'end_date', `${path}[end_date]`) ??
+          (duration
+            ? addInterval(
+                start,
+                oneOf(duration, 'interval', ['day', 'week', 'month', 'year']) ?? 'month',
+                int(duration, 'interval_count') ?? 1,
+              )
+            : addInterval(start, recurring.interval, recurring.interval_count));
+        if (end <= start) {
+          throw invalid('The end date of a phase must be after its start date.', { param: `${path}[end_date]` });
+        }
+        phases.push({
+          start_date: start,
+          end_date: end,
+          items: prices.map(({ price, quantity }) => ({ price: price.id, quantity })),
+          metadata: metadataFrom(phase, {}, `${path}[metadata]`),
+          proration_behavior:
+            oneOf(phase, 'proration_behavior', ['create_prorations', 'none', 'always_invoice']) ?? 'create_prorations',
+        });
+      });
+      schedule.phases = phases;
+    }
+    const endBehavior = oneOf(params, 'end_behavior', ['release', 'cancel'] as const);
+    if (endBehavior) schedule.end_behavior = endBehavior;
+    schedule.metadata = metadataFrom(params, schedule.metadata);
+    emit('subscription_schedule.updated', schedule);
+    return schedule;
+  }
+
+  function releaseSchedule(schedule: SubscriptionSchedule): SubscriptionSchedule {
+    if (schedule.status !== 'active' && schedule.status !== 'not_started') {
+      throw invalid(
+        `You cannot release a subscription schedule that is currently in the \`${schedule.status}\` status.`,
+        {},
+      );
+    }
+    const subscription = schedule.subscription ? find<Subscription>('subscription', schedule.subscription) : undefined;
+    schedule.status = 'released';
+    schedule.released_at = now();
+    schedule.released_subscription = schedule.subscription;
+    schedule.subscription = null;
+    schedule.current_phase = null;
+    if (subscription) subscription.schedule = null;
+    emit('subscription_schedule.released', schedule);
+    return schedule;
+  }
+
+  /** A renewal at `end` of a scheduled subscription: the phase that starts then sets its prices. */
+  function enterSchedulePhase(subscription: Subscription, end: number): void {
+    const id = scheduleOf(subscription);
+    const schedule = id ? find<SubscriptionSchedule>('subscription_schedule', id) : undefined;
+    if (schedule?.status !== 'active') return;
+    const index = schedule.phases.findIndex((phase) => phase.start_date === end);
+    const phase = schedule.phases[index];
+    if (!phase) return;
+    const [first] = subscription.items.data;
+    subscription.items.data = phase.items.map((item, position) => {
+      const price = load<Price>('price', item.price);
+      const existing = position === 0 ? first : undefined;
+      const next = subscriptionItem(subscription.id, price, item.quantity, existing?.metadata ?? {}, end);
+      if (existing) next.id = existing.id;
+      return next;
+    });
+    subscription.items.total_count = subscription.items.data.length;
+    subscription.metadata = { ...subscription.metadata, ...phase.metadata };
+    schedule.current_phase = { start_date: phase.start_date, end_date: phase.end_date };
+    // The last phase has begun: a `release` schedule lets the subscription go on by itself. (Stripe
+    // releases at the end of the last phase; nothing a subscription does differs in between.)
+    if (index === schedule.phases.length - 1 && schedule.end_behavior === 'release') releaseSchedule(schedule);
   }
 
   function cancelSubscription(subscription: Subscription, reason: string, at = now()): Subscription {
@@ -2131,6 +2367,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
         }
         const before = clone(subscription);
         if (subscription.status === 'trialing') subscription.status = 'active';
+        enterSchedulePhase(subscription, end);
         for (const item of subscription.items.data) {
           const recurring = item.price.recurring ?? { interval: 'month', interval_count: 1 };
           item.current_period_start = end;
@@ -2243,6 +2480,15 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
   route('POST', '/v1/subscriptions/:id', (call) =>
     one(updateSubscription(load('subscription', getId(call)), call.params), call),
   );
+  route('POST', '/v1/subscription_schedules', (call) => one(createSchedule(call.params), call));
+  route('GET', '/v1/subscription_schedules/:id', (call) => one(load('subscription_schedule', getId(call)), call));
+  route('POST', '/v1/subscription_schedules/:id', (call) =>
+    one(updateSchedule(load<SubscriptionSchedule>('subscription_schedule', getId(call)), call.params), call),
+  );
+  route('POST', '/v1/subscription_schedules/:id/release', (call) => {
+    allow(call.params, 'preserve_cancel_date');
+    return one(releaseSchedule(load<SubscriptionSchedule>('subscription_schedule', getId(call))), call);
+  });
   route('DELETE', '/v1/subscriptions/:id', (call) => {
     allow(call.params, 'invoice_now prorate cancellation_details');
     const subscription = load<Subscription>('subscription', getId(call));
