@@ -9,7 +9,7 @@ export default class Subscribe extends TollgateCommand<typeof Subscribe> {
   static override summary = 'Subscribe the team to a plan.';
 
   static override description =
-    "A free plan, or a plan's trial (once per team), starts at once without a card. A paid plan through Stripe prints the Checkout URL on standard output and, on a terminal, opens it in the browser (--no-browser only prints it); the subscription starts when the payment completes. The team's first subscription fixes its currency. Needs billing:write (team admins).";
+    "A free plan, or a plan's trial (once per team), starts at once without a card. A paid plan through Stripe prints the Checkout URL on standard output and, on a terminal, opens it in the browser (--no-browser only prints it); the subscription starts when the payment completes. While a Checkout for the same plan, currency and interval is still open, subscribing again prints that one instead of starting a second; a Checkout for another plan replaces (expires) the open one. The team's first subscription fixes its currency. Needs billing:write (team admins).";
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> pro',

@@ -7,7 +7,7 @@ export default class SubscriptionShow extends TollgateCommand<typeof Subscriptio
   static override summary = "Show the team's subscription.";
 
   static override description =
-    'Its plan, status (trialing, active, past_due, canceled, unpaid), price, period, a downgrade waiting for the period end, and until when a past-due subscription is still served. Needs billing:read (team admins).';
+    'Its plan, status (trialing, active, past_due, canceled, unpaid), price, period, a downgrade or a switch to monthly billing waiting for the period end, until when a past-due subscription is still served, and the URL of a Checkout the team started and can still pay (expired ones are not shown). Needs billing:read (team admins).';
 
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json'];
 
