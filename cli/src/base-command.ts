@@ -142,6 +142,7 @@ export abstract class TollgateCommand<T extends typeof Command> extends Command 
   }
 
   protected override async catch(error: Error): Promise<never> {
+    const flagValueError = /^Parsing --([\w-]+) \n\t/;
     if (error instanceof Errors.ExitError) throw error;
     let code = 'internal_error';
     let message = error.message;
@@ -153,9 +154,13 @@ export abstract class TollgateCommand<T extends typeof Command> extends Command 
       code = 'cancelled';
       message = 'cancelled at the prompt';
       hint = undefined;
-    } else if (error instanceof Errors.CLIError && 'parse' in error) {
+    } else if ((error instanceof Errors.CLIError && 'parse' in error) || flagValueError.test(error.message)) {
+      // oclif's own parse errors, and a flag's value its parser refused (`--limit abc`, `--version 0`),
+      // which oclif rethrows as a plain Error "Parsing --flag \n\t<why>".
       code = 'usage_error';
-      message = error.message.replace(/\nSee more help with --help$/, '');
+      message = error.message
+        .replace(/\nSee more help with --help$/, '')
+        .replace(flagValueError, (_match, flag: string) => `--${flag}: `);
       hint = `see tollgate ${this.id?.replaceAll(':', ' ') ?? ''} --help`.replace(/ +/g, ' ');
       exitCode = exitCodes.usage;
     } else if (error.name === 'TollgateError' && typeof (error as ErrorLike).code === 'string') {

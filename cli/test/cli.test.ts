@@ -63,6 +63,12 @@ describe('tollgate', () => {
     const flag = await runCli(['status', '--colour'], env());
     expect(flag.code).toBe(2);
     expect(flag.stderr).toMatch(/^usage_error: Nonexistent flag: --colour\nhint: see tollgate status --help/);
+    // A value the flag's parser refuses is the user's mistake too, not a bug.
+    const value = await runCli(['audit', 'list', '--limit', 'many'], env());
+    expect(value.code).toBe(2);
+    expect(value.stderr).toMatch(
+      /^usage_error: --limit: Expected an integer but received: many\nhint: see tollgate audit list --help/,
+    );
   });
 
   it('prints a usage error as one JSON document on stdout with --json', async () => {
