@@ -289,6 +289,21 @@ export function createStripeBillingProvider(config: StripeConfig, options: Strip
       if (!ref.providerSubscriptionId) return null;
       const sdk = await stripe();
       const key = { idempotencyKey: idempotencyKey('subscription-cancel', options.actionId) };
+      if (options.atPeriodEnd) {
+        // Stripe refuses to change the cancel behaviour of a subscription a schedule manages (a switch
+        // to monthly waiting for the period end): the cancel replaces that switch.
+        const current = (await sdk.subscriptions.retrieve(
+          ref.providerSubscriptionId,
+        )) as unknown as StripeSubscriptionLike;
+        const scheduled = typeof current.schedule === 'string' ? current.schedule : current.schedule?.id;
+        if (scheduled) {
+          await sdk.subscriptionSchedules.release(
+            scheduled,
+            {},
+            { idempotencyKey: idempotencyKey('subscription-schedule-release', options.actionId) },
+          );
+        }
+      }
       const updated = options.atPeriodEnd
         ? await sdk.subscriptions.update(ref.providerSubscriptionId, { cancel_at_period_end: true }, key)
         : await sdk.subscriptions.cancel(ref.providerSubscriptionId, {}, key);

@@ -1006,9 +1006,16 @@ export async function cancelSubscription(
   const subscription = await database.transaction(async (tx) => {
     const row = (await rowById(tx, current.id)) as SubscriptionRow;
     if (input.atPeriodEnd) {
-      await tx.query('UPDATE subscriptions SET cancel_at_period_end = true, updated_at = now() WHERE id = $1', [
-        row.id,
-      ]);
+      // A switch to another interval waiting for the period end would start a period that the cancel
+      // ends: it is dropped (a downgrade waiting there is kept; the cancel wins over it anyway).
+      await tx.query(
+        `UPDATE subscriptions SET cancel_at_period_end = true,
+           pending_plan_id = CASE WHEN pending_interval IS NULL THEN pending_plan_id END,
+           pending_amount_minor = CASE WHEN pending_interval IS NULL THEN pending_amount_minor END,
+           pending_change_at = CASE WHEN pending_interval IS NULL THEN pending_change_at END,
+           updated_at = now() WHERE id = $1`,
+        [row.id],
+      );
     } else {
       await tx.query(
         `UPDATE subscriptions SET status = 'canceled', canceled_at = $2, cancel_at_period_end = false,
