@@ -438,4 +438,23 @@ describe(`switching between monthly and annual billing through Stripe (${expecte
     expect(renewed.price.recurring.interval).toBe('month');
     expect((stripe.object(subscriptionId) as Json).schedule).toBeNull();
   });
+
+  it('a cancel at the period end releases a pending switch to monthly, at Stripe and here', async () => {
+    const plan = await meteredPlan(api.database);
+    const team = await call(api, owner, 'POST', '/v1/teams', { name: `Team ${tag()}` });
+    const slug = team.body.slug as string;
+    const started = await call(api, owner, 'POST', `/v1/teams/${slug}/subscription`, { plan, interval: 'year' });
+    const session = stripe.objects('checkout.session').find((s) => s.url === started.body.checkout_url);
+    await stripe.completeCheckout(session?.id as string);
+    await processEvents();
+    const subscriptionId = (await getSubscription(api.database, team.body.id))?.providerSubscriptionId as string;
+    await call(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, { interval: 'month' });
+    const scheduleId = (stripe.object(subscriptionId) as Json).schedule as string;
+    expect(scheduleId).toMatch(/^sub_sched_/);
+    const canceled = await call(api, owner, 'POST', `/v1/teams/${slug}/subscription/cancel`, { at_period_end: true });
+    expect(canceled.status).toBe(200);
+    expect(canceled.body).toMatchObject({ cancel_at_period_end: true, pending_change: null, interval: 'year' });
+    expect((stripe.object(scheduleId) as Json).status).toBe('released');
+    expect((stripe.object(subscriptionId) as Json).cancel_at_period_end).toBe(true);
+  });
 });

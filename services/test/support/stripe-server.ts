@@ -1993,6 +1993,13 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
         });
       }
     }
+    const managedBy = scheduleOf(subscription);
+    if (managedBy && (params.cancel_at_period_end !== undefined || params.cancel_at !== undefined)) {
+      throw invalid(
+        `The subscription is managed by the subscription schedule \`${managedBy}\`, and updating any cancelation behavior directly is not allowed. Please update the schedule instead.`,
+        { param: params.cancel_at_period_end !== undefined ? 'cancel_at_period_end' : 'cancel_at' },
+      );
+    }
     const prorationBehavior =
       oneOf(params, 'proration_behavior', ['create_prorations', 'none', 'always_invoice']) ?? 'create_prorations';
     const itemParams = arrOfObjects(params, 'items');
@@ -2339,6 +2346,14 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
       throw noSuch('subscription', subscription.id, 'id', 404);
     }
     subscription.status = 'canceled';
+    // Its schedule, if any, is canceled with it.
+    const managedBy = scheduleOf(subscription);
+    const schedule = managedBy ? find<SubscriptionSchedule>('subscription_schedule', managedBy) : undefined;
+    if (schedule && (schedule.status === 'active' || schedule.status === 'not_started')) {
+      schedule.status = 'canceled';
+      schedule.current_phase = null;
+      emit('subscription_schedule.canceled', schedule);
+    }
     subscription.canceled_at = subscription.canceled_at ?? at;
     subscription.ended_at = at;
     subscription.cancel_at_period_end = false;
