@@ -6,6 +6,8 @@ import { createMemoryLimiter } from './memory-limiter.js';
 const policy: TeamPolicy = {
   teamId: 'team-1',
   planSlug: 'free',
+  entitlements: {},
+  entitlementsHeader: '',
   limits: { second: 10, minute: null, hour: 1000, day: null },
   monthlyCallQuota: 10_000,
   overageAllowed: false,

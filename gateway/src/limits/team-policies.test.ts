@@ -5,6 +5,8 @@ import { createTeamPolicyCache } from './team-policies.js';
 const policy = (teamId: string, hour: number): TeamPolicy => ({
   teamId,
   planSlug: 'p',
+  entitlements: {},
+  entitlementsHeader: '',
   limits: { second: null, minute: null, hour, day: null },
   monthlyCallQuota: null,
   overageAllowed: false,

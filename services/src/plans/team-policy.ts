@@ -1,9 +1,25 @@
 import type { Queryable } from '../storage/database.js';
+import { entitlementsHeaderValue } from './entitlement-header.js';
+import type { PlanEntitlements } from './plan-schemas.js';
 
-/** What the gateway enforces for one team: its plan's limits, billing anchor and payment state. */
+/**
+ * What the gateway enforces for one team: its plan's limits, billing anchor and payment state; and
+ * what it passes on: the plan's slug and entitlements (docs/plans.md#entitlements).
+ */
 export interface TeamPolicy {
   teamId: string;
+  /** `none` when the team has no subscription and there is no default plan. */
   planSlug: string;
+  /**
+   * The feature flags of the team's plan version, keys sorted; `{}` without a plan. Frozen: every
+   * call of the team shares it (plugins see it as `PluginRequest.entitlements`).
+   */
+  entitlements: Readonly<PlanEntitlements>;
+  /**
+   * `entitlements` as the `Tollgate-Entitlements` header value sent upstream (entitlement-header.ts),
+   * computed once per load so a call only sets it.
+   */
+  entitlementsHeader: string;
   /** Per-team windows; null: no limit for that window. */
   limits: { second: number | null; minute: number | null; hour: number | null; day: number | null };
   /** Calls included per billing period; null: unlimited. */
@@ -25,6 +41,7 @@ interface PolicyRow {
   overage_allowed: boolean | null;
   billing_anchor_at: Date;
   payment_required: boolean;
+  entitlements: Record<string, unknown> | null;
 }
 
 /**
@@ -34,7 +51,7 @@ interface PolicyRow {
 export async function loadTeamPolicy(db: Queryable, teamId: string): Promise<TeamPolicy | undefined> {
   const result = await db.query<PolicyRow>(
     `SELECT t.id AS team_id, p.slug, p.rate_limit_per_second, p.rate_limit_per_minute, p.rate_limit_per_hour,
-            p.rate_limit_per_day, p.monthly_call_quota::text AS monthly_call_quota, p.overage_allowed,
+            p.rate_limit_per_day, p.monthly_call_quota::text AS monthly_call_quota, p.overage_allowed, p.entitlements,
             t.billing_anchor_at, t.payment_required
      FROM teams t
      LEFT JOIN subscriptions s ON s.team_id = t.id AND s.status <> 'canceled'
@@ -44,9 +61,12 @@ export async function loadTeamPolicy(db: Queryable, teamId: string): Promise<Tea
   );
   const row = result.rows[0];
   if (!row) return undefined;
+  const entitlements = planEntitlements(row.entitlements);
   return {
     teamId: row.team_id,
     planSlug: row.slug ?? 'none',
+    entitlements,
+    entitlementsHeader: entitlementsHeaderValue(entitlements),
     limits: {
       second: row.rate_limit_per_second,
       minute: row.rate_limit_per_minute,
@@ -58,4 +78,18 @@ export async function loadTeamPolicy(db: Queryable, teamId: string): Promise<Tea
     billingAnchor: row.billing_anchor_at,
     paymentRequired: row.payment_required,
   };
+}
+
+/** The plan's flags, keys sorted, frozen; anything but true/false, a number or a string is left out. */
+function planEntitlements(stored: Record<string, unknown> | null): Readonly<PlanEntitlements> {
+  const entitlements: PlanEntitlements = {};
+  if (stored) {
+    for (const name of Object.keys(stored).sort()) {
+      const value = stored[name];
+      if (typeof value === 'boolean' || typeof value === 'number' || typeof value === 'string') {
+        entitlements[name] = value;
+      }
+    }
+  }
+  return Object.freeze(entitlements);
 }
