@@ -1,6 +1,6 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { PluginRequest } from '@tollgate/plugins';
+import type { PluginDefinition, PluginRequest } from '@tollgate/plugins';
 import {
   createMetricsRegistry,
   errorBody,
@@ -8,6 +8,7 @@ import {
   type Logger,
   newRequestId,
   redactUrl,
+  type TeamPolicy,
   TollgateError,
 } from '@tollgate/services';
 import type { Registry } from 'prom-client';
@@ -18,7 +19,7 @@ import type { TeamPolicyCache } from './limits/team-policies.js';
 import type { UsageRecorder } from './metering/usage-recorder.js';
 import { gatewayMetrics } from './observability/gateway-metrics.js';
 import type { CounterSeries, HistogramSeries } from './observability/hot-metrics.js';
-import { type HookAnswer, pluginChainFor } from './plugins/plugin-stage.js';
+import { type HookAnswer, type PluginChain, pluginChains } from './plugins/plugin-stage.js';
 import { AbortHook, proxyRequest } from './proxy/proxy.js';
 import { UpstreamRegistry } from './proxy/upstreams.js';
 import { type RoutingSource, staticRouting } from './routing/routing-snapshot.js';
@@ -38,6 +39,8 @@ export interface GatewayAppOptions {
   limits?: { limiter: Limiter; policies: TeamPolicyCache; fallback?: Limiter };
   /** Counts every served call (metering). */
   usage?: UsageRecorder;
+  /** Plugin definitions beyond the first-party ones, that an API's plugin list can name (embedders, tests). */
+  plugins?: readonly PluginDefinition<never>[];
   /**
    * Share of calls written to the access log, from 0 to 1 (1 by default). Calls answered with a
    * 5xx are always written.
@@ -69,6 +72,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   routing.onChange((table) => upstreams.retain(table.apis));
   const metrics = gatewayMetrics(registry);
   const sample = options.accessLogSample ?? 1;
+  const pluginChainFor = pluginChains(options.plugins);
 
   // No web framework on the hot path: a plain node:http listener. Koa's context, middleware chain
   // and response handling cost about a sixth of a bare proxy's throughput (ARCHITECTURE.md), and
@@ -104,7 +108,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
   /** Headers every later answer carries (RateLimit), and the plugins' last word on them. */
   interface CallState {
     pluginRequest?: PluginRequest;
-    chain?: ReturnType<typeof pluginChainFor>;
+    chain?: PluginChain;
     headers: Record<string, string>;
     api: string;
     key?: VerifiedKey;
@@ -217,6 +221,9 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
           path: `${match.upstreamPath}${url.search}`,
           headers: ctx.req.headers,
           requestId: ctx.requestId,
+          // Set once the key's team policy is known; present from the start so every call's object has one shape.
+          plan: undefined,
+          entitlements: undefined,
         };
         const early = await chain.preAuth(call.pluginRequest);
         if (early) return answerHook(ctx, call, early);
@@ -245,10 +252,16 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
 
       // Limits and quota of the key's team: one limiter round trip; a refused call counts nowhere.
       let decision: LimitDecision | undefined;
+      let policy: TeamPolicy | undefined;
       if (options.limits && key) {
         const cached = options.limits.policies.get(key.teamId);
-        const policy = cached instanceof Promise ? await cached : cached;
+        policy = cached instanceof Promise ? await cached : cached;
         if (!policy) throw new TollgateError('unauthorized', 'this key belongs to no team');
+        // The plan and its entitlements, shared by every call of the team (no copy): for the request hooks.
+        if (call.pluginRequest) {
+          call.pluginRequest.plan = policy.planSlug;
+          call.pluginRequest.entitlements = policy.entitlements;
+        }
         if (policy.paymentRequired) {
           throw new TollgateError('payment_required', "the team's subscription is unpaid", {
             hint: 'the team pays its open invoice, then calls work again',
@@ -302,6 +315,7 @@ export function createGatewayApp(options: GatewayAppOptions): GatewayApp {
           protocol: protocolOf(ctx.req, options.trustProxy),
           trustProxy: options.trustProxy,
           stripAuthorization,
+          policy,
         },
         extraHeaders,
         maxBodyBytes,

@@ -13,6 +13,19 @@ export interface PluginRequest {
   path: string;
   headers: Readonly<Record<string, string | string[] | undefined>>;
   requestId: string;
+  /**
+   * The slug of the plan of the key's team (its live subscription's, else the default plan's;
+   * `none` without either). Set once the key is verified and its team's policy is known: undefined
+   * in `onPreAuth`, on APIs without keys or limits, and in `onResponse` of a call refused before.
+   */
+  plan?: string | undefined;
+  /**
+   * The feature flags of that plan (docs/plans.md#entitlements): `true`/`false`, a number or a
+   * string of up to 200 characters by name; `{}` when the plan has none. Set with `plan`. Shared by
+   * every call of the team (frozen): read it, never change it. Upstreams get the same map in the
+   * `Tollgate-Entitlements` header.
+   */
+  entitlements?: Readonly<Record<string, boolean | number | string>> | undefined;
 }
 
 export interface PluginResponse {

@@ -1,4 +1,10 @@
-import { findPlugin, type GatewayPlugin, type PluginRequest, type PluginResponse } from '@tollgate/plugins';
+import {
+  findPlugin,
+  type GatewayPlugin,
+  type PluginDefinition,
+  type PluginRequest,
+  type PluginResponse,
+} from '@tollgate/plugins';
 import { type ApiDefinition, TollgateError } from '@tollgate/services';
 
 /** An answer a hook gave instead of the upstream. */
@@ -23,11 +29,14 @@ export class PluginChain {
   readonly plugins: readonly GatewayPlugin[];
   readonly problem: string | undefined;
 
-  constructor(api: Pick<ApiDefinition, 'slug' | 'plugins'>) {
+  constructor(
+    api: Pick<ApiDefinition, 'slug' | 'plugins'>,
+    find: (name: string) => PluginDefinition<never> | undefined = findPlugin,
+  ) {
     const plugins: GatewayPlugin[] = [];
     let problem: string | undefined;
     for (const entry of api.plugins) {
-      const definition = findPlugin(entry.name);
+      const definition = find(entry.name);
       if (!definition) {
         problem ??= `API ${api.slug} uses the unknown plugin ${entry.name}`;
         continue;
@@ -86,14 +95,26 @@ export class PluginChain {
   }
 }
 
-const chains = new WeakMap<ApiDefinition, PluginChain>();
-
-/** The chain of an API definition (definitions are replaced, not changed, on reload). */
-export function pluginChainFor(api: ApiDefinition): PluginChain {
-  let chain = chains.get(api);
-  if (!chain) {
-    chain = new PluginChain(api);
-    chains.set(api, chain);
-  }
-  return chain;
+/**
+ * The chains of API definitions (definitions are replaced, not changed, on reload, so each is built
+ * once). `extra`: plugin definitions beyond the first-party ones, found by name after them (an
+ * embedder's own plugins, tests).
+ */
+export function pluginChains(extra: readonly PluginDefinition<never>[] = []): (api: ApiDefinition) => PluginChain {
+  const find =
+    extra.length === 0
+      ? findPlugin
+      : (name: string) => findPlugin(name) ?? extra.find((plugin) => plugin.name === name);
+  const chains = new WeakMap<ApiDefinition, PluginChain>();
+  return (api) => {
+    let chain = chains.get(api);
+    if (!chain) {
+      chain = new PluginChain(api, find);
+      chains.set(api, chain);
+    }
+    return chain;
+  };
 }
+
+/** The chain of an API definition, with the first-party plugins. */
+export const pluginChainFor = pluginChains();

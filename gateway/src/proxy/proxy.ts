@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, Transform, type TransformCallback, type Writable } from 'node:stream';
-import { TollgateError } from '@tollgate/services';
+import { type TeamPolicy, TollgateError } from '@tollgate/services';
 import type { UpstreamSet, UpstreamTarget } from './upstreams.js';
 
 /** Headers that describe one connection, never forwarded (RFC 9110 section 7.6.1), plus Host. */
@@ -18,6 +18,22 @@ const hopByHop = new Set([
   'http2-settings',
 ]);
 
+/**
+ * Request headers never forwarded as the client sent them: hop-by-hop ones, the API key, and those
+ * the gateway sets itself (X-Forwarded-*, X-Request-Id, and the plan headers, which a client must
+ * never be able to claim).
+ */
+const notForwarded = new Set([
+  ...hopByHop,
+  'x-api-key',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-request-id',
+  'tollgate-plan',
+  'tollgate-entitlements',
+]);
+
 export interface ForwardContext {
   requestId: string;
   clientIp: string;
@@ -27,6 +43,11 @@ export interface ForwardContext {
   trustProxy: boolean;
   /** Drop the Authorization header: it carried the API key. */
   stripAuthorization: boolean;
+  /**
+   * The policy of the key's team (team-policy.ts): its plan slug and entitlements header go
+   * upstream as Tollgate-Plan and Tollgate-Entitlements. None: neither is sent.
+   */
+  policy?: Pick<TeamPolicy, 'planSlug' | 'entitlementsHeader'> | undefined;
 }
 
 /** Names listed in a Connection header are hop-by-hop too. */
@@ -36,19 +57,22 @@ function connectionTokens(headers: IncomingHttpHeaders): Set<string> | undefined
   return new Set(value.split(',').map((token) => token.trim().toLowerCase()));
 }
 
-/** The request headers to send upstream: no hop-by-hop headers, no API key, X-Forwarded-* added. */
+/**
+ * The request headers to send upstream: no hop-by-hop headers, no API key, X-Forwarded-* added,
+ * then the plugins' headers (`added`, replacing a client's header of the same name), then the plan
+ * headers of the key's team, which nothing else can set.
+ */
 export function upstreamRequestHeaders(
   headers: IncomingHttpHeaders,
   context: ForwardContext,
+  added?: Record<string, string>,
 ): Record<string, string | string[]> {
   const listed = connectionTokens(headers);
   const out: Record<string, string | string[]> = {};
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined || hopByHop.has(name) || listed?.has(name)) continue;
-    if (name === 'x-api-key' || (name === 'authorization' && context.stripAuthorization)) continue;
-    if (name === 'x-forwarded-for' || name === 'x-forwarded-proto' || name === 'x-forwarded-host') continue;
-    if (name === 'x-request-id') continue;
+    if (value === undefined || notForwarded.has(name) || listed?.has(name)) continue;
+    if (name === 'authorization' && context.stripAuthorization) continue;
     out[name] = value;
   }
   const earlier = context.trustProxy ? headers['x-forwarded-for'] : undefined;
@@ -58,6 +82,14 @@ export function upstreamRequestHeaders(
   out['x-forwarded-proto'] = context.protocol;
   if (headers.host) out['x-forwarded-host'] = headers.host;
   out['x-request-id'] = context.requestId;
+  // Incoming names are lower case: a plugin's `X-Foo` replaces the client's `x-foo` rather than joining it.
+  if (added) for (const name in added) out[name.toLowerCase()] = added[name] as string;
+  const policy = context.policy;
+  if (policy) {
+    out['tollgate-plan'] = policy.planSlug;
+    // Sent even when empty: an empty Dictionary says "no entitlements", where no header would not.
+    out['tollgate-entitlements'] = policy.entitlementsHeader;
+  }
   return out;
 }
 
@@ -134,7 +166,7 @@ export interface ProxyOptions {
   pathAndQuery: string;
   timeoutMs: number;
   context: ForwardContext;
-  /** Headers to add to the request sent upstream (plugins' request hooks). */
+  /** Headers to add to (or replace on) the request sent upstream (plugins' request hooks); not the plan headers. */
   extraHeaders?: Record<string, string> | undefined;
   /** Refuse a larger request body with 413 `payload_too_large`, counted as it streams. */
   maxBodyBytes?: number | undefined;
@@ -197,8 +229,7 @@ export async function proxyRequest(options: ProxyOptions): Promise<ProxyOutcome>
   const method = req.method ?? 'GET';
   const declared = declaredLength(req.headers['content-length']);
   const hasBody = declared !== undefined ? declared > 0 : req.headers['transfer-encoding'] !== undefined;
-  const headers = upstreamRequestHeaders(req.headers, context);
-  if (options.extraHeaders) Object.assign(headers, options.extraHeaders);
+  const headers = upstreamRequestHeaders(req.headers, context, options.extraHeaders);
   // A body is counted as it streams when its length is not declared or a limit applies.
   const counter =
     hasBody && (declared === undefined || options.maxBodyBytes !== undefined)
