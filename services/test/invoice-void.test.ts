@@ -73,7 +73,10 @@ const may = new Date('2026-05-01T00:00:00Z');
  * holding 50 widget credits and $15.00 of credit, that used 300 widgets in March: its March invoice
  * takes the 50 widgets (150 left over, $15.00) and the $15.00, and totals the $10.00 fee.
  */
-async function teamWithCreditedInvoice(owner: Account) {
+async function teamWithCreditedInvoice(
+  owner: Account,
+  usdGrants: { amount: bigint; expiresAt?: Date }[] = [{ amount: 1500n }],
+) {
   const database = testApi.database;
   const slug = `void-${tag()}`;
   await database.transaction((tx) =>
@@ -102,14 +105,18 @@ async function teamWithCreditedInvoice(owner: Account) {
     [new Date('2026-03-10T00:00:00Z'), team.id],
   );
   await database.transaction(async (tx) => {
-    await grantCredits(tx, {
-      teamId: team.id,
-      pool: { currency: 'USD' },
-      amount: 1500n,
-      source: 'operator',
-      reason: 'prepaid',
-      idempotencyKey: `usd-${team.id}`,
-    });
+    for (const [index, grant] of usdGrants.entries()) {
+      await grantCredits(tx, {
+        teamId: team.id,
+        pool: { currency: 'USD' },
+        amount: grant.amount,
+        source: 'operator',
+        reason: 'prepaid',
+        expiresAt: grant.expiresAt ?? null,
+        idempotencyKey: `usd-${index}-${team.id}`,
+        now: march,
+      });
+    }
     await grantCredits(tx, {
       teamId: team.id,
       pool: { metric: 'widgets' },
@@ -230,6 +237,32 @@ describe(`voiding an invoice (${expectedDatabaseDriver})`, () => {
     const refusedNote = await call(operator, 'POST', `/v1/invoices/${note.body.id}/void`, {});
     expect(refusedNote.status).toBe(409);
     expect(refusedNote.body.error.code).toBe('invoice_not_voidable');
+  });
+
+  it('gives each amount back to the grant it came from: what expired since is not given back', async () => {
+    // $10.00 expiring mid-April is taken first, then $5.00 of the $10.00 that never expires.
+    const { team, invoice, service } = await teamWithCreditedInvoice(owner, [
+      { amount: 1000n, expiresAt: new Date('2026-04-15T00:00:00Z') },
+      { amount: 1000n },
+    ]);
+    expect(invoice.creditsAppliedMinor).toBe(1500n);
+    expect(await balances(team.id)).toEqual({ USD: 500n, widgets: 0n });
+    // Voided in May: the April-expiring $10.00 would have lapsed unused; the $5.00 comes back.
+    const voided = await voidInvoice(
+      { ...service, now: () => may },
+      { invoiceId: invoice.id, reason: 'late correction', actor: { actorLabel: 'test' } },
+    );
+    expect(voided.restored).toEqual([
+      { pool: 'widgets', amount: 50n },
+      { pool: 'USD', amount: 500n },
+    ]);
+    expect(await balances(team.id)).toEqual({ USD: 1000n, widgets: 50n });
+    const remainders = await testApi.database.query<{ remaining: string; expires_at: Date | null }>(
+      `SELECT r.remaining::text AS remaining, r.expires_at FROM credit_grant_remainders r
+       WHERE r.team_id = $1 AND r.pool = 'USD' ORDER BY r.expires_at NULLS LAST`,
+      [team.id],
+    );
+    expect(remainders.rows.map((row) => row.remaining)).toEqual(['0', '1000']);
   });
 
   it('makes a past_due subscription active again once no open invoice of the team is left', async () => {
