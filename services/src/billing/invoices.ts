@@ -548,7 +548,7 @@ export async function pushCreditNote(
     [creditNoteId],
   );
   const note = found.rows[0];
-  if (!note || note.push_state !== 'pending') return false;
+  if (note?.push_state !== 'pending') return false;
   if (note.provider !== provider.name || !provider.invoices) return false;
   if (note.invoice_push_state !== 'finalized' || !note.provider_invoice_id) return false;
   const providerCreditNoteId = await provider.invoices.createCreditNote({
