@@ -16,7 +16,8 @@ export interface PluginRequest {
   /**
    * The slug of the plan of the key's team (its live subscription's, else the default plan's;
    * `none` without either). Set once the key is verified and its team's policy is known: undefined
-   * in `onPreAuth`, on APIs without keys or limits, and in `onResponse` of a call refused before.
+   * in `onPreAuth`, on a gateway run without keys or limits, and in `onResponse` of a call refused
+   * before.
    */
   plan?: string | undefined;
   /**
