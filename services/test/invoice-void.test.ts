@@ -288,7 +288,7 @@ describe(`voiding an invoice (${expectedDatabaseDriver})`, () => {
       { secretKey: stripe.apiKey, apiBase: stripe.url, webhookSecret: stripe.webhookSecret },
       { maxNetworkRetries: 0 },
     );
-    const pushedInvoice = async () => {
+    const pushedInvoice = async (pushWith = provider) => {
       const { team, invoice, service } = await teamWithCreditedInvoice(owner);
       // Stripe collects this subscription from April, renews it into May, and April's overage is pushed there.
       await testApi.database.query("UPDATE subscriptions SET provider = 'stripe' WHERE team_id = $1", [team.id]);
@@ -301,10 +301,12 @@ describe(`voiding an invoice (${expectedDatabaseDriver})`, () => {
         'UPDATE subscriptions SET current_period_start = $2, current_period_end = $3 WHERE team_id = $1',
         [team.id, may, new Date('2026-06-01T00:00:00Z')],
       );
-      await closeBillingPeriod(testApi.database, { now: new Date(may.getTime() + 60_000), provider });
+      await closeBillingPeriod(testApi.database, { now: new Date(may.getTime() + 60_000), provider: pushWith });
       const pushed = (await listInvoices(testApi.database, team.id)).find((candidate) => candidate.id !== invoice.id);
-      expect(pushed?.pushState).toBe('finalized');
-      expect(stripe.object(pushed?.providerInvoiceId as string)?.status).toBe('open');
+      if (pushWith === provider) {
+        expect(pushed?.pushState).toBe('finalized');
+        expect(stripe.object(pushed?.providerInvoiceId as string)?.status).toBe('open');
+      }
       return { team, invoice: pushed as NonNullable<typeof pushed>, service: { ...service, provider } };
     };
 
@@ -339,5 +341,21 @@ describe(`voiding an invoice (${expectedDatabaseDriver})`, () => {
       [second.invoice.id],
     );
     expect(audits.rows).toHaveLength(0);
+
+    // Stripe was unreachable when the period closed: voided before its push, it never reaches Stripe.
+    const down = createStripeBillingProvider(
+      { secretKey: stripe.apiKey, apiBase: 'http://127.0.0.1:9', webhookSecret: stripe.webhookSecret },
+      { maxNetworkRetries: 0 },
+    );
+    const third = await pushedInvoice(down);
+    expect(third.invoice.pushState).toBe('pending');
+    const unpushed = await voidInvoice(third.service, { invoiceId: third.invoice.id, actor: { actorLabel: 'test' } });
+    expect(unpushed.invoice).toMatchObject({ status: 'void', pushState: 'none', providerInvoiceId: null });
+    await closeBillingPeriod(testApi.database, { now: new Date(may.getTime() + 120_000), provider });
+    expect(
+      stripe
+        .objects('invoice')
+        .filter((remote) => (remote.metadata as Record<string, string>)?.tollgate_invoice_id === third.invoice.id),
+    ).toEqual([]);
   });
 });
