@@ -225,6 +225,8 @@ async function closeOnePeriod(
     let usedUnits = used.get(metric) ?? 0n;
     const over = included === null ? 0n : usedUnits > included ? usedUnits - included : 0n;
     if (over > 0n) {
+      // Both consumptions carry the reference `invoice:<id>`: voiding the invoice gives back exactly
+      // those (voidInvoice in invoices.ts, one consumption_reversal each).
       const unitCredits = await consumeCredits(tx, {
         teamId: period.team_id,
         pool: { metric },
