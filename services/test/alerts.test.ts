@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluateTeamAlerts } from '../src/alerts/alert-evaluation.js';
+import { evaluateAllAlerts, evaluateTeamAlerts } from '../src/alerts/alert-evaluation.js';
 import { billingPeriod } from '../src/plans/billing-period.js';
 import { createMemoryUsageCounterStore } from '../src/usage/memory-usage-counter-store.js';
 import { emptyCounts } from '../src/usage/usage-counter-store.js';
@@ -167,6 +167,28 @@ describe(`usage alerts (${expectedDatabaseDriver})`, () => {
     }
     expect((await deliveries(capped)).sort()).toEqual(['quota.exhausted', 'quota.threshold_reached']);
     expect(await deliveries(open)).toEqual(['quota.threshold_reached']);
+  });
+
+  it('sends quota.exhausted to an endpoint that subscribes to it without any alert set, once, by webhook only', async () => {
+    const capped = await teamOnPlan({ quota: 50, overageAllowed: false });
+    const open = await teamOnPlan({ quota: 50, overageAllowed: true });
+    for (const team of [capped, open]) await meter(team, 49);
+    expect(await evaluate(capped)).toEqual([]);
+    for (const team of [capped, open]) await meter(team, 1);
+    // The worker's sweep finds the capped team through its endpoint alone.
+    await evaluateAllAlerts({ database: testApi.database, mailer: testApi.mail.mailer, now });
+    expect(await deliveries(capped)).toEqual(['quota.exhausted']);
+    expect(await deliveries(open)).toEqual([]);
+    expect(await mailsFor(capped)).toEqual([]);
+    const history = await api(owner, 'GET', `${capped.path}/history`);
+    expect(history.body.firings).toHaveLength(1);
+    expect(history.body.firings[0]).toMatchObject({ key: 'exhausted:calls', kind: 'quota', metric: 'calls' });
+    // Once per billing period, and again in the next.
+    await meter(capped, 10);
+    expect(await evaluate(capped)).toEqual([]);
+    await meter(capped, 50, nextPeriodNow);
+    expect(await evaluate(capped, nextPeriodNow)).toHaveLength(1);
+    expect(await deliveries(capped)).toEqual(['quota.exhausted', 'quota.exhausted']);
   });
 
   it('fires a spend threshold when the overage rated with the plan prices passes it', async () => {

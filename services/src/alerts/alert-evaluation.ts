@@ -80,6 +80,7 @@ async function crossings(
   thresholds: AlertThreshold[],
   terms: TeamPlanTerms,
   period: { start: Date; end: Date },
+  implicit: ReadonlySet<AlertThreshold>,
 ): Promise<Crossing[]> {
   const currency = alertCurrency(terms);
   const hasSpend = thresholds.some((threshold) => threshold.kind === 'spend' && threshold.currency === currency);
@@ -96,8 +97,12 @@ async function crossings(
       if (included === undefined || included === null || included <= 0) continue;
       const units = used.get(threshold.metric) ?? 0n;
       if (units * 100n < BigInt(threshold.percent) * BigInt(included)) continue;
-      const eventTypes: WebhookEventType[] = ['quota.threshold_reached'];
-      if (threshold.percent === 100 && !terms.overageAllowed) eventTypes.push('quota.exhausted');
+      const eventTypes: WebhookEventType[] = implicit.has(threshold)
+        ? ['quota.exhausted']
+        : ['quota.threshold_reached'];
+      if (!implicit.has(threshold) && threshold.percent === 100 && !terms.overageAllowed) {
+        eventTypes.push('quota.exhausted');
+      }
       reached.push({ threshold, used: units, included: BigInt(included), spendMinor: null, eventTypes });
     } else if (threshold.currency === currency && spend >= threshold.amountMinor) {
       reached.push({
@@ -243,9 +248,23 @@ export async function evaluateTeamAlerts(options: EvaluateAlertsOptions & { team
   const { database, teamId } = options;
   const now = options.now ?? new Date();
   const thresholds = await listAlertThresholds(database, teamId);
-  if (thresholds.length === 0) return [];
+  const listening = (await teamsListeningForExhaustion(database, teamId)).size > 0;
+  if (thresholds.length === 0 && !listening) return [];
   const terms = await loadTeamPlanTerms(database, teamId);
   if (!terms) return [];
+  // A team whose webhook endpoint subscribes to quota.exhausted hears of every capped quota that ran
+  // out, alert or not: an implicit 100% threshold per metric with a quota, webhook only, no email.
+  const implicit = new Set<AlertThreshold>();
+  if (listening && !terms.overageAllowed) {
+    for (const [metric, included] of Object.entries(terms.included)) {
+      if (included === null || included <= 0) continue;
+      if (thresholds.some((t) => t.kind === 'quota' && t.metric === metric && t.percent === 100)) continue;
+      const threshold: AlertThreshold = { key: exhaustedKey(metric), kind: 'quota', metric, percent: 100 };
+      implicit.add(threshold);
+      thresholds.push(threshold);
+    }
+  }
+  if (thresholds.length === 0) return [];
   const period = billingPeriod(terms.billingAnchor, now);
   const fired = await database.query<{ threshold_key: string }>(
     'SELECT threshold_key FROM usage_alert_firings WHERE team_id = $1 AND period_start = $2',
@@ -255,19 +274,39 @@ export async function evaluateTeamAlerts(options: EvaluateAlertsOptions & { team
   const pending = thresholds.filter((threshold) => !done.has(threshold.key));
   if (pending.length === 0) return [];
   const ids: string[] = [];
-  for (const crossing of await crossings(database, pending, terms, period)) {
+  for (const crossing of await crossings(database, pending, terms, period, implicit)) {
     const id = await recordFiring(database, terms, period, crossing, now);
     if (id === undefined) continue;
     ids.push(id);
-    await emailFiring(options, id, teamId, crossing, period);
+    if (!implicit.has(crossing.threshold)) await emailFiring(options, id, teamId, crossing, period);
   }
   return ids;
 }
 
-/** Evaluates every team with thresholds; one team's failure is logged and does not stop the others. */
+/** The key of the implicit threshold behind quota.exhausted for a team without a 100% alert. */
+export const exhaustedKey = (metric: string) => `exhausted:${metric}`;
+
+/** Teams (all, or just `teamId`) with an enabled webhook endpoint subscribed to quota.exhausted. */
+async function teamsListeningForExhaustion(db: Queryable, teamId?: string): Promise<Set<string>> {
+  const result = await db.query<{ team_id: string }>(
+    `SELECT DISTINCT team_id FROM webhook_endpoints
+     WHERE enabled AND 'quota.exhausted' = ANY (event_types) AND ($1::uuid IS NULL OR team_id = $1)`,
+    [teamId ?? null],
+  );
+  return new Set(result.rows.map((row) => row.team_id));
+}
+
+/**
+ * Evaluates every team with thresholds or listening for quota.exhausted; one team's failure is
+ * logged and does not stop the others.
+ */
 export async function evaluateAllAlerts(options: EvaluateAlertsOptions): Promise<number> {
   let fired = 0;
-  for (const teamId of await teamsWithAlerts(options.database)) {
+  const teams = new Set([
+    ...(await teamsWithAlerts(options.database)),
+    ...(await teamsListeningForExhaustion(options.database)),
+  ]);
+  for (const teamId of teams) {
     try {
       fired += (await evaluateTeamAlerts({ ...options, teamId })).length;
     } catch (error) {
