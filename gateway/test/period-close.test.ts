@@ -68,7 +68,7 @@ afterAll(async () => {
 const tag = () => randomBytes(3).toString('hex');
 
 /** A Pro plan: 100,000 calls included, overage $0.0005 a call graduated to $0.0003 above 1,000,000. */
-async function proPlan(): Promise<string> {
+async function proPlan(trialDays = 0): Promise<string> {
   const slug = `pro-${tag()}`;
   const graduated = {
     model: 'graduated' as const,
@@ -81,9 +81,10 @@ async function proPlan(): Promise<string> {
     createPlan(tx, {
       slug,
       name: 'Pro',
-      trial_days: 0,
+      trial_days: trialDays,
       prices: [
         { currency: 'USD', interval: 'month', amount: '49.00' },
+        { currency: 'USD', interval: 'year', amount: '490.00' },
         { currency: 'EUR', interval: 'month', amount: '45.00' },
       ],
       included: { calls: 100_000 },
@@ -94,7 +95,13 @@ async function proPlan(): Promise<string> {
   return slug;
 }
 
-async function subscribedTeam(input: { plan: string; currency: 'USD' | 'EUR'; at: Date; provider?: BillingProvider }) {
+async function subscribedTeam(input: {
+  plan: string;
+  currency: 'USD' | 'EUR';
+  at: Date;
+  provider?: BillingProvider;
+  interval?: 'month' | 'year';
+}) {
   const user = await database.transaction((tx) =>
     createUserWithPassword(tx, { email: `owner.${tag()}@example.com`, password: 'period close passphrase 1' }),
   );
@@ -104,7 +111,7 @@ async function subscribedTeam(input: { plan: string; currency: 'USD' | 'EUR'; at
     {
       team: { id: team.id, name: team.name },
       plan: input.plan,
-      interval: 'month',
+      interval: input.interval ?? 'month',
       currency: input.currency,
       actor: { actorLabel: 'test' },
     },
@@ -365,5 +372,89 @@ describe(`the period close (${expectedDatabaseDriver}, ${expectedCounterDriver})
       );
       expect(posts).toHaveLength(1);
     }
+  });
+});
+
+/*
+ * Billing cycles and usage months (docs/billing.md): a subscription's periods are whole months from
+ * its cycle anchor, never drifting, and the included quota is monthly: the same months the gateway,
+ * quota status and usage alerts count in. Far-future dates keep other suites' lifecycle runs (at the
+ * real now, on a shared database) away from these subscriptions.
+ */
+describe(`billing cycles and usage months (${expectedDatabaseDriver}, ${expectedCounterDriver})`, () => {
+  const at = (iso: string) => new Date(iso);
+  const anchorOf = async (teamId: string) =>
+    (
+      await database.query<{ billing_anchor_at: Date }>('SELECT billing_anchor_at FROM teams WHERE id = $1', [teamId])
+    ).rows[0]?.billing_anchor_at.toISOString();
+
+  it('rates an annual period month by month against the monthly quota, from an anchor on the 31st', async () => {
+    const plan = await proPlan();
+    const start = at('2031-01-31T09:00:00Z');
+    const team = await subscribedTeam({ plan, currency: 'USD', at: start, interval: 'year' });
+    // Usage months from Jan 31: [Jan 31, Feb 28), [Feb 28, Mar 31), ..., [Dec 31, Jan 31).
+    await meter(team.id, 120_000, start, at('2031-02-28T08:59:59Z'));
+    await meter(team.id, 60_000, at('2031-02-28T09:00:00Z'), at('2031-03-31T08:59:59Z'));
+    await meter(team.id, 110_000, at('2031-12-31T09:00:00Z'), at('2032-01-31T08:59:00Z'));
+    await closeBillingPeriod(database, { now: at('2032-01-31T09:01:00Z'), provider: manual });
+    const [invoice, ...others] = await listInvoices(database, team.id);
+    expect(others).toHaveLength(0);
+    expect(invoice?.periodStart.toISOString()).toBe(start.toISOString());
+    expect(invoice?.periodEnd.toISOString()).toBe('2032-01-31T09:00:00.000Z');
+    // 290,000 calls in the year but 100,000 included each month: 20,000 over in the first month and
+    // 10,000 in the last, never 190,000 over a single quota.
+    expect(invoice?.lines.map((line) => [line.kind, line.quantity, line.amountMinor])).toEqual([
+      ['base_fee', 1n, 49_000n],
+      ['overage', 20_000n, 1000n],
+      ['overage', 10_000n, 500n],
+    ]);
+    expect(invoice?.lines[1]?.description).toContain('month from 2031-01-31 (1 of 12)');
+    expect(invoice?.lines[2]?.description).toContain('month from 2031-12-31 (12 of 12)');
+    expect(invoice?.totalMinor).toBe(50_500n);
+    expect(await anchorOf(team.id)).toBe(start.toISOString());
+  });
+
+  it('renews monthly periods from the anchor without drift and invoices every period a late job passes', async () => {
+    const plan = await proPlan();
+    const start = at('2031-01-31T00:00:00Z');
+    const team = await subscribedTeam({ plan, currency: 'USD', at: start });
+    // The worker was away for two months: one run invoices Jan 31–Feb 28 and Feb 28–Mar 31.
+    await closeBillingPeriod(database, { now: at('2031-04-02T00:00:00Z'), provider: manual });
+    const invoices = (await listInvoices(database, team.id)).sort(
+      (a, b) => a.periodStart.getTime() - b.periodStart.getTime(),
+    );
+    expect(invoices.map((invoice) => [invoice.periodStart.toISOString(), invoice.periodEnd.toISOString()])).toEqual([
+      ['2031-01-31T00:00:00.000Z', '2031-02-28T00:00:00.000Z'],
+      ['2031-02-28T00:00:00.000Z', '2031-03-31T00:00:00.000Z'],
+    ]);
+    expect(invoices.map((invoice) => invoice.totalMinor)).toEqual([4900n, 4900n]);
+    const current = await database.query<{ current_period_start: Date; current_period_end: Date }>(
+      "SELECT current_period_start, current_period_end FROM subscriptions WHERE team_id = $1 AND status <> 'canceled'",
+      [team.id],
+    );
+    expect(current.rows[0]?.current_period_start.toISOString()).toBe('2031-03-31T00:00:00.000Z');
+    expect(current.rows[0]?.current_period_end.toISOString()).toBe('2031-04-30T00:00:00.000Z');
+  });
+
+  it('starts the paid cycle at the end of the trial: quota months and invoices follow it', async () => {
+    const plan = await proPlan(14);
+    const start = at('2031-03-20T00:00:00Z');
+    const team = await subscribedTeam({ plan, currency: 'USD', at: start });
+    expect(await anchorOf(team.id)).toBe(start.toISOString());
+    const trialEnd = at('2031-04-03T00:00:00Z');
+    await closeBillingPeriod(database, { now: at('2031-04-03T00:01:00Z'), provider: manual });
+    // The team's quota months, which the gateway counts in, now start on the trial's end.
+    expect(await anchorOf(team.id)).toBe(trialEnd.toISOString());
+    // 150,000 calls in the first paid month, across the calendar month's end: 50,000 over.
+    await meter(team.id, 150_000, trialEnd, at('2031-05-02T23:59:00Z'));
+    await closeBillingPeriod(database, { now: at('2031-05-03T00:01:00Z'), provider: manual });
+    const [invoice, ...others] = await listInvoices(database, team.id);
+    expect(others).toHaveLength(0);
+    expect(invoice?.periodStart.toISOString()).toBe(trialEnd.toISOString());
+    expect(invoice?.periodEnd.toISOString()).toBe('2031-05-03T00:00:00.000Z');
+    expect(invoice?.lines.map((line) => [line.kind, line.quantity, line.amountMinor])).toEqual([
+      ['base_fee', 1n, 4900n],
+      ['overage', 50_000n, 2500n],
+    ]);
   });
 });

@@ -181,6 +181,24 @@ export function periodEnd(start: Date, interval: BillingInterval): Date {
 }
 
 /**
+ * The first period boundary of a billing cycle after `after`: the cycle's periods are whole months
+ * (or years) counted from its `anchor`, each from the anchor itself rather than from the period
+ * before, so an anchor on the 31st gives Feb 28/29 and then Mar 31 again (no drift).
+ */
+export function cycleBoundaryAfter(anchor: Date, after: Date, interval: BillingInterval): Date {
+  const step = interval === 'year' ? 12 : 1;
+  const monthsApart =
+    (after.getUTCFullYear() - anchor.getUTCFullYear()) * 12 + (after.getUTCMonth() - anchor.getUTCMonth());
+  let k = Math.max(1, Math.floor(monthsApart / step) - 1);
+  let boundary = addMonths(anchor, k * step);
+  while (boundary.getTime() <= after.getTime()) {
+    k++;
+    boundary = addMonths(anchor, k * step);
+  }
+  return boundary;
+}
+
+/**
  * The embedded default, without provider keys: a subscription starts at once (a trial when the plan
  * has trial days, otherwise active) and an operator marks its invoices paid later. Nothing leaves
  * this process, so every method answers from the state machine's own numbers.

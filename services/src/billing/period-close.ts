@@ -3,11 +3,11 @@ import { loadPeriodUsage } from '../alerts/period-usage.js';
 import { consumeCredits } from '../credits/credit-ledger.js';
 import type { Job } from '../jobs/job-runner.js';
 import { createLogger, type Logger } from '../logging/logger.js';
-import type { PlanOverage } from '../plans/plan-schemas.js';
+import type { BillingInterval, PlanOverage } from '../plans/plan-schemas.js';
 import type { TeamPolicyEvents } from '../plans/team-policy-events.js';
 import type { Database, Queryable } from '../storage/database.js';
 import { enqueueTeamEvent } from '../webhooks/webhook-events.js';
-import type { BillingProvider } from './billing-provider.js';
+import { type BillingProvider, cycleBoundaryAfter } from './billing-provider.js';
 import { pushPendingCreditNotes } from './invoices.js';
 import { formatMoney } from './money.js';
 import { rateLine } from './pricing.js';
@@ -58,6 +58,7 @@ interface PeriodRow {
   was_trial: boolean;
   period_start: Date;
   period_end: Date;
+  cycle_anchor_at: Date;
 }
 
 interface PlanTermsRow {
@@ -81,6 +82,34 @@ interface DraftLine {
 }
 
 const isoDay = (date: Date) => date.toISOString().slice(0, 10);
+
+/**
+ * The usage months of a billing period: included quotas are monthly, and the gateway, quota status
+ * and usage alerts count them in months from the team's billing anchor, which follows the cycle's
+ * anchor (migration 0029). A monthly period is one usage month; an annual one is twelve, each rated
+ * on its own against the monthly quota (docs/billing.md "Billing cycles and usage months"); a period
+ * cut short (a cancel, an interval change) ends with a partial month.
+ */
+export function usageMonths(period: {
+  period_start: Date;
+  period_end: Date;
+  cycle_anchor_at: Date;
+  billing_interval: BillingInterval;
+}): {
+  start: Date;
+  end: Date;
+}[] {
+  if (period.billing_interval === 'month') return [{ start: period.period_start, end: period.period_end }];
+  const months: { start: Date; end: Date }[] = [];
+  let start = period.period_start;
+  while (start < period.period_end) {
+    const boundary = cycleBoundaryAfter(period.cycle_anchor_at, start, 'month');
+    const end = boundary.getTime() < period.period_end.getTime() ? boundary : period.period_end;
+    months.push({ start, end });
+    start = end;
+  }
+  return months;
+}
 
 /** A price as the invoice line shows it: the unit price, or the model with its tiers. */
 function describePrice(price: MeteredPrice): string {
@@ -203,50 +232,56 @@ async function closeOnePeriod(
     });
   }
 
-  // Overage per priced metric, after the metric's own credits (units) are taken.
+  // Overage per priced metric and usage month, after the metric's own credits (units) are taken.
   const priced = Object.entries(plan.overage_prices ?? {})
     .map(([metric, prices]) => ({ metric, price: prices[currency] }))
     .filter((entry): entry is { metric: string; price: MeteredPrice } => entry.price !== undefined)
     .sort((a, b) => a.metric.localeCompare(b.metric));
-  const used = await loadPeriodUsage(tx, {
-    teamId: period.team_id,
-    period: { start: period.period_start, end: period.period_end },
-    metrics: priced.map((entry) => entry.metric),
-  });
-  for (const { metric, price } of priced) {
-    const included =
-      metric === 'calls'
-        ? plan.monthly_call_quota === null
-          ? null
-          : BigInt(plan.monthly_call_quota)
-        : plan.included_quotas?.[metric] === undefined || plan.included_quotas[metric] === null
-          ? null
-          : BigInt(plan.included_quotas[metric] as number);
-    let usedUnits = used.get(metric) ?? 0n;
-    const over = included === null ? 0n : usedUnits > included ? usedUnits - included : 0n;
-    if (over > 0n) {
-      // Both consumptions carry the reference `invoice:<id>`: voiding the invoice gives back exactly
-      // those (voidInvoice in invoices.ts, one consumption_reversal each).
-      const unitCredits = await consumeCredits(tx, {
-        teamId: period.team_id,
-        pool: { metric },
-        wanted: over,
-        reference: `invoice:${invoiceId}`,
-        idempotencyKey: `invoice:${invoiceId}:${metric}`,
-        now,
-      });
-      usedUnits -= unitCredits.taken;
-    }
-    const line = rateLine({ price, used: usedUnits, included, currency });
-    if (line.units === 0n) continue;
-    lines.push({
-      kind: 'overage',
-      metric,
-      quantity: line.units,
-      unitPrice: describePrice(price),
-      amountMinor: line.amountMinor,
-      description: `${metric} beyond the ${included?.toString() ?? 'unlimited'} included: ${line.units} units`,
+  const months = usageMonths(period);
+  for (const [index, month] of months.entries()) {
+    const used = await loadPeriodUsage(tx, {
+      teamId: period.team_id,
+      period: month,
+      metrics: priced.map((entry) => entry.metric),
     });
+    const monthKey = months.length === 1 ? '' : `:${month.start.toISOString()}`;
+    for (const { metric, price } of priced) {
+      const included =
+        metric === 'calls'
+          ? plan.monthly_call_quota === null
+            ? null
+            : BigInt(plan.monthly_call_quota)
+          : plan.included_quotas?.[metric] === undefined || plan.included_quotas[metric] === null
+            ? null
+            : BigInt(plan.included_quotas[metric] as number);
+      let usedUnits = used.get(metric) ?? 0n;
+      const over = included === null ? 0n : usedUnits > included ? usedUnits - included : 0n;
+      if (over > 0n) {
+        // Both consumptions carry the reference `invoice:<id>`: voiding the invoice gives back exactly
+        // those (voidInvoice in invoices.ts, one consumption_reversal each).
+        const unitCredits = await consumeCredits(tx, {
+          teamId: period.team_id,
+          pool: { metric },
+          wanted: over,
+          reference: `invoice:${invoiceId}`,
+          idempotencyKey: `invoice:${invoiceId}:${metric}${monthKey}`,
+          now,
+        });
+        usedUnits -= unitCredits.taken;
+      }
+      const line = rateLine({ price, used: usedUnits, included, currency });
+      if (line.units === 0n) continue;
+      const inMonth =
+        months.length === 1 ? '' : ` in the month from ${isoDay(month.start)} (${index + 1} of ${months.length})`;
+      lines.push({
+        kind: 'overage',
+        metric,
+        quantity: line.units,
+        unitPrice: describePrice(price),
+        amountMinor: line.amountMinor,
+        description: `${metric} beyond the ${included?.toString() ?? 'unlimited'} included${inMonth}: ${line.units} units`,
+      });
+    }
   }
 
   // Prorations of upgrades that Tollgate collects (Stripe-collected ones are Stripe's to bill).

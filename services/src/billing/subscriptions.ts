@@ -10,6 +10,7 @@ import type { Database, Queryable } from '../storage/database.js';
 import { enqueueTeamEvent } from '../webhooks/webhook-events.js';
 import {
   type BillingProvider,
+  cycleBoundaryAfter,
   type PricedPlan,
   type ProviderName,
   type ProviderSubscriptionState,
@@ -107,6 +108,8 @@ export interface SubscriptionRow {
   pending_interval: BillingInterval | null;
   past_due_at: Date | null;
   grace_ends_at: Date | null;
+  /** When the current billing cycle started (migration 0029): periods are whole months from it. */
+  cycle_anchor_at: Date;
   provider_event_created: string | null;
   created_at: Date;
   updated_at: Date;
@@ -1366,20 +1369,27 @@ export async function runSubscriptionLifecycle(
         row.pending_interval !== row.billing_interval
       ) {
         // A switch to another interval at the period end: the next period is the first of a new cycle
-        // in the new interval, starting where the paid one ended.
-        let start = row.current_period_end;
-        let end = periodEnd(start, row.pending_interval);
-        while (end <= now) {
-          start = end;
-          end = periodEnd(start, row.pending_interval);
-        }
+        // in the new interval, anchored where the paid one ended; a late job moves one period at a
+        // time so that every period passed is recorded and invoiced.
+        const interval = row.pending_interval;
+        const anchor = row.current_period_end;
+        let start = anchor;
+        let end = cycleBoundaryAfter(anchor, start, interval);
         await tx.query(
           `UPDATE subscriptions SET current_period_start = $2, current_period_end = $3, plan_id = pending_plan_id,
              amount_minor = pending_amount_minor, billing_interval = pending_interval, pending_plan_id = NULL,
-             pending_amount_minor = NULL, pending_change_at = NULL, updated_at = now()
+             pending_amount_minor = NULL, pending_change_at = NULL, cycle_anchor_at = $2, updated_at = now()
            WHERE id = $1`,
           [row.id, start, end],
         );
+        while (end <= now) {
+          start = end;
+          end = cycleBoundaryAfter(anchor, start, interval);
+          await tx.query(
+            'UPDATE subscriptions SET current_period_start = $2, current_period_end = $3, updated_at = now() WHERE id = $1',
+            [row.id, start, end],
+          );
+        }
         await recordChange(tx, {
           subscriptionId: row.id,
           action: 'subscription.interval_switched',
@@ -1412,22 +1422,29 @@ export async function runSubscriptionLifecycle(
           report.canceled++;
           return;
         }
-        // Periods follow each other from the end of the last, however late the job runs.
+        // Periods follow each other from the end of the last, counted from the cycle's anchor (a
+        // trial's end starts the paid cycle: migration 0029). However late the job runs, it moves one
+        // period at a time, so the trigger records every period passed and each is invoiced.
+        const anchor = row.status === 'trialing' ? row.current_period_end : row.cycle_anchor_at;
         let start = row.current_period_end;
-        let end = periodEnd(start, row.billing_interval);
-        while (end <= now) {
-          start = end;
-          end = periodEnd(start, row.billing_interval);
-        }
+        let end = cycleBoundaryAfter(anchor, start, row.billing_interval);
         const applyPending = row.pending_plan_id !== null;
         await tx.query(
           `UPDATE subscriptions SET status = 'active', current_period_start = $2, current_period_end = $3,
-             plan_id = CASE WHEN $4 THEN pending_plan_id ELSE plan_id END,
+             cycle_anchor_at = $5, plan_id = CASE WHEN $4 THEN pending_plan_id ELSE plan_id END,
              amount_minor = CASE WHEN $4 THEN pending_amount_minor ELSE amount_minor END,
              pending_plan_id = NULL, pending_amount_minor = NULL, pending_change_at = NULL, updated_at = now()
            WHERE id = $1`,
-          [row.id, start, end, applyPending],
+          [row.id, start, end, applyPending, anchor],
         );
+        while (end <= now) {
+          start = end;
+          end = cycleBoundaryAfter(anchor, start, row.billing_interval);
+          await tx.query(
+            'UPDATE subscriptions SET current_period_start = $2, current_period_end = $3, updated_at = now() WHERE id = $1',
+            [row.id, start, end],
+          );
+        }
         await recordChange(tx, {
           subscriptionId: row.id,
           action: applyPending ? pendingChangeAction(row) : 'subscription.renewed',
