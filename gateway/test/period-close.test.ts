@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   type BillingProvider,
+  changeSubscriptionPlan,
   closeBillingPeriod,
   createCreditNote,
   createLogger,
@@ -434,6 +435,42 @@ describe(`billing cycles and usage months (${expectedDatabaseDriver}, ${expected
     );
     expect(current.rows[0]?.current_period_start.toISOString()).toBe('2031-03-31T00:00:00.000Z');
     expect(current.rows[0]?.current_period_end.toISOString()).toBe('2031-04-30T00:00:00.000Z');
+  });
+
+  it('charges a period upgraded in its middle the fee it started with plus the proration, not the new fee twice', async () => {
+    const plan = await proPlan();
+    const bigger = `max-${tag()}`;
+    await database.transaction((tx) =>
+      createPlan(tx, {
+        slug: bigger,
+        name: 'Max',
+        trial_days: 0,
+        prices: [{ currency: 'USD', interval: 'month', amount: '98.00' }],
+        included: { calls: 1_000_000 },
+      }),
+    );
+    const start = at('2031-03-01T00:00:00Z');
+    const team = await subscribedTeam({ plan, currency: 'USD', at: start });
+    // 10 of March's 31 days left: credit 49.00 × 10/31 = 15.81, charge 98.00 × 10/31 = 31.61.
+    const changed = await changeSubscriptionPlan(
+      { database, provider: manual, graceDays: 7, logger, now: () => at('2031-03-22T00:00:00Z') },
+      { team: { id: team.id, name: team.name }, plan: bigger, actor: { actorLabel: 'test' } },
+    );
+    expect(changed.kind).toBe('upgraded');
+    await closeBillingPeriod(database, { now: at('2031-04-01T00:01:00Z'), provider: manual });
+    const [invoice, ...others] = await listInvoices(database, team.id);
+    expect(others).toHaveLength(0);
+    expect(invoice?.lines.map((line) => [line.kind, line.amountMinor])).toEqual([
+      ['base_fee', 4900n],
+      ['proration', 3161n - 1581n],
+    ]);
+    expect(invoice?.totalMinor).toBe(4900n + 1580n);
+    // April is billed at the new fee.
+    await closeBillingPeriod(database, { now: at('2031-05-01T00:01:00Z'), provider: manual });
+    const april = (await listInvoices(database, team.id)).find(
+      (row) => row.periodStart.getTime() === at('2031-04-01T00:00:00Z').getTime(),
+    );
+    expect(april?.lines.map((line) => [line.kind, line.amountMinor])).toEqual([['base_fee', 9800n]]);
   });
 
   it('starts the paid cycle at the end of the trial: quota months and invoices follow it', async () => {

@@ -12,17 +12,28 @@ ALTER TABLE subscriptions ADD COLUMN cycle_anchor_at timestamptz;
 UPDATE subscriptions SET cycle_anchor_at = current_period_start;
 ALTER TABLE subscriptions ALTER COLUMN cycle_anchor_at SET NOT NULL;
 
-CREATE FUNCTION subscription_cycle_anchor() RETURNS trigger LANGUAGE plpgsql AS $$
+-- The base fee the current period started with. A period is invoiced at its end (manual provider),
+-- and an upgrade in it is settled by its proration (the rest of the period at the new fee less the
+-- old): the period's base-fee line is the fee it started with, never the fee it ended with, or the
+-- upgrade would be charged twice.
+ALTER TABLE subscriptions ADD COLUMN period_amount_minor bigint CHECK (period_amount_minor >= 0);
+UPDATE subscriptions SET period_amount_minor = amount_minor;
+ALTER TABLE subscriptions ALTER COLUMN period_amount_minor SET NOT NULL;
+
+CREATE FUNCTION subscription_period_fields() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
     NEW.cycle_anchor_at := coalesce(NEW.cycle_anchor_at, NEW.current_period_start);
-  ELSIF NEW.current_period_start IS DISTINCT FROM OLD.current_period_start
-        -- an anchor the statement sets itself (the lifecycle job) is kept as given
-        AND NEW.cycle_anchor_at IS NOT DISTINCT FROM OLD.cycle_anchor_at
-        AND (OLD.status = 'trialing' AND NEW.status <> 'trialing'
-             OR NEW.current_period_start IS DISTINCT FROM OLD.current_period_end
-             OR NEW.billing_interval IS DISTINCT FROM OLD.billing_interval) THEN
-    NEW.cycle_anchor_at := NEW.current_period_start;
+    NEW.period_amount_minor := NEW.amount_minor;
+  ELSIF NEW.current_period_start IS DISTINCT FROM OLD.current_period_start THEN
+    NEW.period_amount_minor := NEW.amount_minor;
+    -- A new cycle, unless the statement set the anchor itself (the lifecycle job does).
+    IF NEW.cycle_anchor_at IS NOT DISTINCT FROM OLD.cycle_anchor_at
+       AND (OLD.status = 'trialing' AND NEW.status <> 'trialing'
+            OR NEW.current_period_start IS DISTINCT FROM OLD.current_period_end
+            OR NEW.billing_interval IS DISTINCT FROM OLD.billing_interval) THEN
+      NEW.cycle_anchor_at := NEW.current_period_start;
+    END IF;
   END IF;
   IF NEW.status <> 'canceled' THEN
     UPDATE teams SET billing_anchor_at = NEW.cycle_anchor_at
@@ -31,8 +42,8 @@ BEGIN
   RETURN NEW;
 END;
 $$;
-CREATE TRIGGER subscriptions_cycle_anchor BEFORE INSERT OR UPDATE ON subscriptions
-  FOR EACH ROW EXECUTE FUNCTION subscription_cycle_anchor();
+CREATE TRIGGER subscriptions_period_fields BEFORE INSERT OR UPDATE ON subscriptions
+  FOR EACH ROW EXECUTE FUNCTION subscription_period_fields();
 
 -- The period close counts an annual period's usage month by month from the anchor the period had.
 ALTER TABLE billing_periods ADD COLUMN cycle_anchor_at timestamptz;
@@ -45,7 +56,7 @@ BEGIN
      OR (NEW.status = 'canceled' AND OLD.status <> 'canceled') THEN
     INSERT INTO billing_periods (subscription_id, team_id, plan_id, currency, billing_interval, provider,
                                  amount_minor, was_trial, period_start, period_end, cycle_anchor_at)
-    VALUES (OLD.id, OLD.team_id, OLD.plan_id, OLD.currency, OLD.billing_interval, OLD.provider, OLD.amount_minor,
+    VALUES (OLD.id, OLD.team_id, OLD.plan_id, OLD.currency, OLD.billing_interval, OLD.provider, OLD.period_amount_minor,
             OLD.status = 'trialing', OLD.current_period_start,
             CASE WHEN NEW.status = 'canceled' AND OLD.status <> 'canceled'
                    THEN greatest(least(coalesce(NEW.canceled_at, now()), OLD.current_period_end),
