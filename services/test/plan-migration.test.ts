@@ -351,12 +351,14 @@ describe(`plan migration with the manual provider (${expectedDatabaseDriver})`, 
       'SELECT kind, amount_minor::text AS amount_minor FROM invoice_lines WHERE invoice_id = $1 ORDER BY position',
       [invoice.rows[0]?.id],
     );
+    // The period is charged the fee it started with, and each move by its proration: 20 days at
+    // 30.00, 5 at 60.00 and 5 at 15.00 = 20.00 + 10.00 + 2.50.
     expect(lines.rows).toEqual([
-      { kind: 'base_fee', amount_minor: '1500' },
+      { kind: 'base_fee', amount_minor: '3000' },
       { kind: 'proration', amount_minor: '1000' },
       { kind: 'proration', amount_minor: '-750' },
     ]);
-    expect(invoice.rows[0]).toMatchObject({ total_minor: '1750', status: 'open' });
+    expect(invoice.rows[0]).toMatchObject({ total_minor: '3250', status: 'open' });
   });
 
   it('refuses non-operators, unknown plans, versions that do not exist or do not move forward, and archived plans, writing nothing', async () => {
