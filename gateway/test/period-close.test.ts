@@ -13,11 +13,13 @@ import {
   createUserWithPassword,
   type Database,
   flushUsage,
+  getSubscription,
   grantCredits,
   listInvoices,
   markInvoicePaid,
   openRedisUsageCounterStore,
   runMigrations,
+  runSubscriptionLifecycle,
   subscribe,
   type UsageCounterStore,
 } from '@tollgate/services';
@@ -465,6 +467,10 @@ describe(`billing cycles and usage months (${expectedDatabaseDriver}, ${expected
       ['proration', 3161n - 1581n],
     ]);
     expect(invoice?.totalMinor).toBe(4900n + 1580n);
+    await markInvoicePaid(
+      { database, provider: manual, graceDays: 7, logger, now: () => at('2031-04-02T00:00:00Z') },
+      { invoiceId: invoice?.id as string, actor: { actorLabel: 'operator' } },
+    );
     // April is billed at the new fee.
     await closeBillingPeriod(database, { now: at('2031-05-01T00:01:00Z'), provider: manual });
     const april = (await listInvoices(database, team.id)).find(
@@ -493,5 +499,73 @@ describe(`billing cycles and usage months (${expectedDatabaseDriver}, ${expected
       ['base_fee', 1n, 4900n],
       ['overage', 50_000n, 2500n],
     ]);
+  });
+});
+
+/*
+ * Without Stripe an operator marks invoices paid; an invoice left unpaid past its due date makes the
+ * subscription past due, then unpaid (402 at the gateway) after the grace, and paying up every overdue
+ * invoice makes it active again (docs/billing.md "Grace and 402").
+ */
+describe(`overdue manual invoices (${expectedDatabaseDriver}, ${expectedCounterDriver})`, () => {
+  const at = (iso: string) => new Date(iso);
+  const state = async (teamId: string) => {
+    const subscription = await getSubscription(database, teamId);
+    const team = await database.query<{ payment_required: boolean }>(
+      'SELECT payment_required FROM teams WHERE id = $1',
+      [teamId],
+    );
+    return [subscription?.status, team.rows[0]?.payment_required];
+  };
+  const lifecycle = (now: Date) => runSubscriptionLifecycle({ database, logger, now: () => now, graceDays: 7 });
+  const pay = (invoiceId: string, now: Date) =>
+    markInvoicePaid(
+      { database, provider: manual, graceDays: 7, logger, now: () => now },
+      { invoiceId, actor: { actorLabel: 'operator' } },
+    );
+
+  it('is due after the payment terms; past it the subscription is past_due, then unpaid, and paying makes it active', async () => {
+    const plan = await proPlan();
+    const team = await subscribedTeam({ plan, currency: 'USD', at: at('2032-01-01T00:00:00Z') });
+    await closeBillingPeriod(database, { now: at('2032-02-01T00:01:00Z'), provider: manual, paymentTermsDays: 14 });
+    const [january] = await listInvoices(database, team.id);
+    expect(january?.status).toBe('open');
+    expect(january?.dueAt?.toISOString()).toBe('2032-02-15T00:01:00.000Z');
+
+    await lifecycle(at('2032-02-15T00:00:00Z'));
+    expect(await state(team.id)).toEqual(['active', false]);
+    await lifecycle(at('2032-02-15T00:02:00Z'));
+    expect(await state(team.id)).toEqual(['past_due', false]);
+    const pastDue = await getSubscription(database, team.id);
+    // The grace runs from the due date, not from when the job noticed.
+    expect(pastDue?.pastDueAt?.toISOString()).toBe('2032-02-15T00:01:00.000Z');
+    expect(pastDue?.graceEndsAt?.toISOString()).toBe('2032-02-22T00:01:00.000Z');
+    await lifecycle(at('2032-02-22T00:02:00Z'));
+    expect(await state(team.id)).toEqual(['unpaid', true]);
+
+    await pay(january?.id as string, at('2032-02-23T00:00:00Z'));
+    expect(await state(team.id)).toEqual(['active', false]);
+  });
+
+  it('stays past due while another invoice is overdue: paying one of two is not enough', async () => {
+    const plan = await proPlan();
+    const team = await subscribedTeam({ plan, currency: 'USD', at: at('2032-01-01T00:00:00Z') });
+    // 40 days of terms: January's invoice (Feb 1) is due Mar 12, February's (Mar 1) Apr 10.
+    await closeBillingPeriod(database, { now: at('2032-02-01T00:01:00Z'), provider: manual, paymentTermsDays: 40 });
+    await closeBillingPeriod(database, { now: at('2032-03-01T00:01:00Z'), provider: manual, paymentTermsDays: 40 });
+    const invoices = (await listInvoices(database, team.id)).sort(
+      (a, b) => a.periodStart.getTime() - b.periodStart.getTime(),
+    );
+    expect(invoices.map((invoice) => invoice.dueAt?.toISOString())).toEqual([
+      '2032-03-12T00:01:00.000Z',
+      '2032-04-10T00:01:00.000Z',
+    ]);
+    // A job that only runs again on Apr 11 finds both overdue and the grace of the first long over.
+    await lifecycle(at('2032-04-11T00:00:00Z'));
+    expect(await state(team.id)).toEqual(['unpaid', true]);
+    await pay(invoices[0]?.id as string, at('2032-04-11T01:00:00Z'));
+    expect(await state(team.id)).toEqual(['unpaid', true]);
+    await pay(invoices[1]?.id as string, at('2032-04-11T02:00:00Z'));
+    expect(await state(team.id)).toEqual(['active', false]);
   });
 });

@@ -126,7 +126,13 @@ async function teamWithCreditedInvoice(
       idempotencyKey: `widgets-${team.id}`,
     });
   });
-  await closeBillingPeriod(database, { now: new Date(april.getTime() + 60_000), provider: service.provider });
+  // 45 days to pay: March's invoice is not overdue yet when April closes (a subscription past due
+  // is not renewed, so April would not be invoiced).
+  await closeBillingPeriod(database, {
+    now: new Date(april.getTime() + 60_000),
+    provider: service.provider,
+    paymentTermsDays: 45,
+  });
   const [invoice] = await listInvoices(database, team.id);
   if (!invoice) throw new Error('the period close stored no invoice');
   return { team, invoice, service };
@@ -265,20 +271,26 @@ describe(`voiding an invoice (${expectedDatabaseDriver})`, () => {
     expect(remainders.rows.map((row) => row.remaining)).toEqual(['0', '1000']);
   });
 
-  it('makes a past_due subscription active again once no open invoice of the team is left', async () => {
+  it('makes a past_due subscription active again once no invoice of the team is overdue', async () => {
     const { team, invoice: marchInvoice, service } = await teamWithCreditedInvoice(owner);
     // April closes too: two open invoices.
-    await closeBillingPeriod(testApi.database, { now: new Date(may.getTime() + 60_000), provider: service.provider });
+    await closeBillingPeriod(testApi.database, {
+      now: new Date(may.getTime() + 60_000),
+      provider: service.provider,
+      paymentTermsDays: 45,
+    });
     const open = (await listInvoices(testApi.database, team.id)).filter((invoice) => invoice.status === 'open');
     expect(open).toHaveLength(2);
     const aprilInvoice = open.find((invoice) => invoice.id !== marchInvoice.id);
     await markSubscriptionPastDue({ ...service, now: () => new Date() }, { teamId: team.id });
     expect((await getSubscription(testApi.database, team.id))?.status).toBe('past_due');
 
-    await voidInvoice(service, { invoiceId: marchInvoice.id, actor: { actorLabel: 'test' } });
+    // Today, both invoices are past their due dates (April 15 and June 15, 2026).
+    const today = { ...service, now: () => new Date() };
+    await voidInvoice(today, { invoiceId: marchInvoice.id, actor: { actorLabel: 'test' } });
     // April's invoice is still owed.
     expect((await getSubscription(testApi.database, team.id))?.status).toBe('past_due');
-    await voidInvoice(service, { invoiceId: aprilInvoice?.id as string, actor: { actorLabel: 'test' } });
+    await voidInvoice(today, { invoiceId: aprilInvoice?.id as string, actor: { actorLabel: 'test' } });
     expect((await getSubscription(testApi.database, team.id))?.status).toBe('active');
     expect((await getInvoice(testApi.database, marchInvoice.id)).voidReason).toBeNull();
   });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManualBillingProvider } from '../src/billing/billing-provider.js';
-import { listInvoices } from '../src/billing/invoices.js';
+import { listInvoices, markInvoicePaid } from '../src/billing/invoices.js';
 import { closeBillingPeriod } from '../src/billing/period-close.js';
 import { createStripeBillingProvider } from '../src/billing/stripe-billing-provider.js';
 import { createStripeEventHandlers, processStripeEvents } from '../src/billing/stripe-webhooks.js';
@@ -178,6 +178,11 @@ describe(`switching between monthly and annual billing, manual provider (${expec
     // The cut month: its fee and the overage of its 1,500 calls (500 × $0.01), nothing of the year.
     expect(first[0]?.periodStart.toISOString()).toBe('2026-03-01T00:00:00.000Z');
     expect(first[0]?.totalMinor).toBe(1000n + 500n);
+    // Paid: an invoice left unpaid past its due date would stop the renewal (past_due).
+    await markInvoicePaid(service(database, new Date('2026-03-20T00:00:00Z')), {
+      invoiceId: first[0]?.id as string,
+      actor,
+    });
 
     await closeBillingPeriod(database, { now: new Date('2027-03-16T00:05:00Z'), provider: manual });
     const invoices = await listInvoices(database, team.id);

@@ -92,6 +92,8 @@ Settings (environment variables; see docs/configuration.md):
   STRIPE_API_BASE            Stripe API URL (https://api.stripe.com)
   TOLLGATE_BILLING_GRACE_DAYS  days a past_due subscription is still
                              served before the gateway answers 402 (7)
+  TOLLGATE_BILLING_PAYMENT_TERMS_DAYS  days a manual invoice has to be
+                             paid before its subscription is past due (14)
   TOLLGATE_ONLY              same as --only
   TOLLGATE_DEMO              same as --demo
   TOLLGATE_DEMO_NEW_KEY      same as --demo-new-key`;

@@ -254,6 +254,7 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
             database: backends.database,
             teamPolicyEvents: backends.teamPolicyEvents,
             logger,
+            graceDays: config.billingGraceDays,
           }),
           revenueSnapshotJob({ database: backends.database, logger }),
           // Writes off expired credit every hour; low-balance crossings are emailed within a minute.
@@ -265,6 +266,8 @@ export async function startTollgate(options: StartOptions): Promise<RunningTollg
             provider: config.stripe ? createStripeBillingProvider(config.stripe) : createManualBillingProvider(),
             teamPolicyEvents: backends.teamPolicyEvents,
             logger,
+            graceDays: config.billingGraceDays,
+            paymentTermsDays: config.billingPaymentTermsDays,
           }),
         ],
         logger: logger.child({ component: 'worker' }),

@@ -67,6 +67,8 @@ export interface ApiAppOptions {
     stripe?: (Pick<StripeConfig, 'webhookSecret'> & Partial<Pick<StripeConfig, 'secretKey' | 'apiBase'>>) | undefined;
     /** TOLLGATE_BILLING_GRACE_DAYS; 7 when absent. */
     billingGraceDays?: number | undefined;
+    /** TOLLGATE_BILLING_PAYMENT_TERMS_DAYS; 14 when absent. */
+    billingPaymentTermsDays?: number | undefined;
     /** TOLLGATE_BASE_CURRENCY: exchange rates convert into it; USD when absent. */
     baseCurrency?: Currency | undefined;
   };
@@ -257,6 +259,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       signingKey,
       provider: billingProvider,
       graceDays: options.config.billingGraceDays ?? 7,
+      paymentTermsDays: options.config.billingPaymentTermsDays ?? 14,
       teamPolicyEvents: options.teamPolicyEvents,
       logger,
     }) as Route[]),

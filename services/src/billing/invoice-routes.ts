@@ -47,6 +47,7 @@ const invoiceSchema = z.object({
     .describe('where the push to the provider stands; none: not pushed (manual)'),
   finalized_at: z.string().nullable(),
   paid_at: z.string().nullable(),
+  due_at: z.string().nullable().describe('when an open invoice must be paid; past it the subscription is past due'),
   voided_at: z.string().nullable(),
   void_reason: z.string().nullable(),
   lines: z.array(
@@ -148,7 +149,7 @@ export function invoiceRoutes(options: InvoiceRouteOptions) {
       operationId: 'markInvoicePaid',
       summary: 'Mark an open invoice paid: the manual provider (billing:operate, operators)',
       description:
-        'Records the payment of the subscription (a past_due one is active again) and sends invoice.paid. Paying a paid invoice answers it unchanged.',
+        'Records the payment and sends invoice.paid; a past_due or unpaid subscription is active again once no other invoice of the team is overdue. Paying a paid invoice answers it unchanged.',
       tags: ['billing'],
       responses: {
         200: { description: 'The paid invoice', schema: invoiceSchema },
@@ -170,7 +171,7 @@ export function invoiceRoutes(options: InvoiceRouteOptions) {
       operationId: 'voidInvoice',
       summary: 'Void an open invoice (billing:operate, operators)',
       description:
-        'Nothing is owed for it any more: voided at Stripe too when it was pushed there, the credits it consumed are given back, invoice.voided is sent, and a past_due subscription with no other open invoice is active again. Voiding a void invoice answers it unchanged. A paid invoice takes a credit note instead.',
+        'Nothing is owed for it any more: voided at Stripe too when it was pushed there, the credits it consumed are given back, invoice.voided is sent, and a past_due subscription with no other overdue invoice is active again. Voiding a void invoice answers it unchanged. A paid invoice takes a credit note instead.',
       tags: ['billing'],
       body: voidBody,
       responses: {
@@ -253,6 +254,8 @@ export function invoiceRoutes(options: InvoiceRouteOptions) {
         const report = await closeBillingPeriod(options.database, {
           now,
           provider: options.provider,
+          graceDays: options.graceDays,
+          paymentTermsDays: options.paymentTermsDays,
           logger: options.logger,
           teamPolicyEvents: options.teamPolicyEvents,
         });

@@ -58,6 +58,8 @@ export interface Invoice {
   providerCreditNoteId: string | null;
   pushState: string;
   finalizedAt: Date | null;
+  /** When an open invoice must be paid: past it, the subscription is past due (docs/billing.md "Grace and 402"). */
+  dueAt: Date | null;
   paidAt: Date | null;
   voidedAt: Date | null;
   voidReason: string | null;
@@ -86,6 +88,7 @@ interface InvoiceRow {
   provider_credit_note_id: string | null;
   push_state: string;
   finalized_at: Date | null;
+  due_at: Date | null;
   paid_at: Date | null;
   voided_at: Date | null;
   void_reason: string | null;
@@ -135,6 +138,7 @@ async function withLines(db: Queryable, rows: InvoiceRow[]): Promise<Invoice[]> 
     providerCreditNoteId: row.provider_credit_note_id,
     pushState: row.push_state,
     finalizedAt: row.finalized_at,
+    dueAt: row.due_at,
     paidAt: row.paid_at,
     voidedAt: row.voided_at,
     voidReason: row.void_reason,
@@ -201,6 +205,7 @@ export function invoiceBody(invoice: Invoice) {
     provider_credit_note_id: invoice.providerCreditNoteId,
     push_state: invoice.pushState,
     finalized_at: invoice.finalizedAt?.toISOString() ?? null,
+    due_at: invoice.dueAt?.toISOString() ?? null,
     paid_at: invoice.paidAt?.toISOString() ?? null,
     voided_at: invoice.voidedAt?.toISOString() ?? null,
     void_reason: invoice.voidReason,
@@ -371,6 +376,11 @@ export async function applyProviderInvoicePayment(
   );
   const invoice = found.rows[0];
   if (!invoice) return undefined;
+  if (!input.paid && invoice.status === 'open') {
+    // A failed payment makes the invoice due now: while it stays open, paying another invoice does not
+    // make the subscription paid up (recordSubscriptionPayment).
+    await tx.query('UPDATE invoices SET due_at = coalesce(due_at, $2) WHERE id = $1', [invoice.id, input.at]);
+  }
   if (!input.paid || invoice.status !== 'open')
     return { teamId: invoice.team_id, invoiceId: invoice.id, changed: false };
   await tx.query("UPDATE invoices SET status = 'paid', paid_at = $2 WHERE id = $1", [invoice.id, input.at]);
@@ -505,7 +515,10 @@ export async function voidInvoice(
   return result;
 }
 
-/** A past_due or unpaid subscription is paid up once no open invoice of the team is left. */
+/**
+ * A past_due or unpaid subscription is paid up once no invoice of the team is overdue (past its due
+ * date, or its payment failed): recordSubscriptionPayment checks.
+ */
 async function settleAfterVoid(
   options: SubscriptionServiceOptions,
   teamId: string,
@@ -514,11 +527,6 @@ async function settleAfterVoid(
 ): Promise<void> {
   const subscription = await getSubscription(options.database, teamId);
   if (!subscription || (subscription.status !== 'past_due' && subscription.status !== 'unpaid')) return;
-  const open = await options.database.query(
-    "SELECT 1 FROM invoices WHERE team_id = $1 AND kind = 'invoice' AND status = 'open' LIMIT 1",
-    [teamId],
-  );
-  if (open.rows.length > 0) return;
   await recordSubscriptionPayment(options, { teamId, at, actor });
 }
 

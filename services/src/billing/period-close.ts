@@ -27,6 +27,10 @@ import { runSubscriptionLifecycle } from './subscriptions.js';
 export interface CloseBillingPeriodOptions {
   now: Date;
   provider: BillingProvider;
+  /** TOLLGATE_BILLING_PAYMENT_TERMS_DAYS: a manual invoice is due this many days after it is finalized (14). */
+  paymentTermsDays?: number | undefined;
+  /** TOLLGATE_BILLING_GRACE_DAYS, for the lifecycle run that opens the close (7). */
+  graceDays?: number | undefined;
   logger?: Logger;
   teamPolicyEvents?: Pick<TeamPolicyEvents, 'publishInvalidation'> | undefined;
   /**
@@ -134,6 +138,7 @@ export async function closeBillingPeriod(
   await runSubscriptionLifecycle({
     database,
     now: () => options.now,
+    graceDays: options.graceDays,
     teamPolicyEvents: options.teamPolicyEvents,
     logger: logger ?? silent,
   });
@@ -143,7 +148,9 @@ export async function closeBillingPeriod(
     [options.now],
   );
   for (const period of due.rows) {
-    const stored = await database.transaction((tx) => closeOnePeriod(tx, period, options.now));
+    const stored = await database.transaction((tx) =>
+      closeOnePeriod(tx, period, options.now, options.paymentTermsDays ?? 14),
+    );
     if (stored === 'trial') report.trials++;
     else if (stored) {
       report.invoiced++;
@@ -182,6 +189,7 @@ async function closeOnePeriod(
   tx: Queryable,
   key: { subscription_id: string; period_start: Date },
   now: Date,
+  paymentTermsDays: number,
 ): Promise<string | 'trial' | null> {
   const locked = await tx.query<PeriodRow & { closed_at: Date | null }>(
     `SELECT *, amount_minor::text AS amount_minor FROM billing_periods
@@ -374,12 +382,16 @@ async function closeOnePeriod(
     );
   }
   // Finalized at once: from here the invoice is immutable. Nothing to pay is paid.
+  // A manual invoice is due after the payment terms; Stripe collects its own (due when a payment fails).
   const status = total <= 0n ? 'paid' : 'open';
-  await tx.query(`UPDATE invoices SET status = $2, finalized_at = $3, paid_at = $4 WHERE id = $1`, [
+  const dueAt =
+    status === 'open' && period.provider === 'manual' ? new Date(now.getTime() + paymentTermsDays * 86_400_000) : null;
+  await tx.query(`UPDATE invoices SET status = $2, finalized_at = $3, paid_at = $4, due_at = $5 WHERE id = $1`, [
     invoiceId,
     status,
     now,
     status === 'paid' ? now : null,
+    dueAt,
   ]);
   await markClosed();
   await enqueueTeamEvent(tx, {
@@ -459,6 +471,8 @@ async function pushInvoice(database: Database, invoiceId: string, options: Close
 export function periodCloseJob(options: {
   database: Database;
   provider: BillingProvider;
+  paymentTermsDays?: number | undefined;
+  graceDays?: number | undefined;
   logger: Logger;
   teamPolicyEvents?: Pick<TeamPolicyEvents, 'publishInvalidation'> | undefined;
 }): Job {

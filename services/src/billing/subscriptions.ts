@@ -36,6 +36,8 @@ export interface SubscriptionServiceOptions {
   provider: BillingProvider;
   /** TOLLGATE_BILLING_GRACE_DAYS: days a past_due subscription is still served. */
   graceDays: number;
+  /** TOLLGATE_BILLING_PAYMENT_TERMS_DAYS: days a manual invoice has to be paid (14 when unset). */
+  paymentTermsDays?: number | undefined;
   /** Where gateways hear that a team's policy changed; none: they see it within their cache TTL. */
   teamPolicyEvents?: Pick<TeamPolicyEvents, 'publishInvalidation'> | undefined;
   logger: Logger;
@@ -1112,6 +1114,8 @@ export async function recordSubscriptionPayment(
     const row = await liveRow(tx, input.teamId, true);
     if (!row) throw noSubscription();
     if (row.status !== 'past_due' && row.status !== 'unpaid') return toSubscription(row);
+    // Another invoice still unpaid past its due date (or whose payment failed) keeps it past due.
+    if (await firstOverdueInvoice(tx, row.team_id, at)) return toSubscription(row);
     const status = row.trial_ends_at && row.trial_ends_at > at ? 'trialing' : 'active';
     await tx.query(
       `UPDATE subscriptions SET status = $2, past_due_at = NULL, grace_ends_at = NULL, updated_at = now() WHERE id = $1`,
@@ -1126,6 +1130,20 @@ export async function recordSubscriptionPayment(
   });
   await invalidations.publish(options);
   return subscription;
+}
+
+/** The team's open invoice due longest ago, if one is due by `at`. */
+async function firstOverdueInvoice(
+  tx: Queryable,
+  teamId: string,
+  at: Date,
+): Promise<{ number: string; due_at: Date } | undefined> {
+  const result = await tx.query<{ number: string; due_at: Date }>(
+    `SELECT number, due_at FROM invoices
+     WHERE team_id = $1 AND status = 'open' AND kind = 'invoice' AND due_at <= $2 ORDER BY due_at LIMIT 1`,
+    [teamId, at],
+  );
+  return result.rows[0];
 }
 
 async function setPastDue(tx: Queryable, row: SubscriptionRow, at: Date, graceDays: number): Promise<boolean> {
@@ -1314,6 +1332,8 @@ export { Invalidations as SubscriptionInvalidations };
 // The lifecycle job
 
 export interface SubscriptionLifecycleReport {
+  /** An invoice left unpaid past its due date made them past_due. */
+  pastDue: number;
   /** past_due beyond the grace period: now unpaid, and the gateway answers 402. */
   unpaid: number;
   /** Downgrades applied at their period end. */
@@ -1331,15 +1351,22 @@ export interface SubscriptionLifecycleReport {
  * Each subscription changes in its own transaction; running it twice changes nothing more.
  */
 export async function runSubscriptionLifecycle(
-  options: Pick<SubscriptionServiceOptions, 'database' | 'teamPolicyEvents' | 'logger' | 'now'>,
+  options: Pick<SubscriptionServiceOptions, 'database' | 'teamPolicyEvents' | 'logger' | 'now'> & {
+    /** TOLLGATE_BILLING_GRACE_DAYS, for subscriptions an overdue invoice makes past due (7 when unset). */
+    graceDays?: number | undefined;
+  },
 ): Promise<SubscriptionLifecycleReport> {
   const now = (options.now ?? (() => new Date()))();
-  const report: SubscriptionLifecycleReport = { unpaid: 0, downgraded: 0, canceled: 0, renewed: 0 };
+  const graceDays = options.graceDays ?? 7;
+  const report: SubscriptionLifecycleReport = { unpaid: 0, downgraded: 0, canceled: 0, renewed: 0, pastDue: 0 };
   const due = await options.database.query<{ id: string }>(
-    `SELECT id FROM subscriptions
+    `SELECT id FROM subscriptions s
      WHERE (status = 'past_due' AND grace_ends_at <= $1)
         OR (status <> 'canceled' AND pending_change_at <= $1)
         OR (provider = 'manual' AND status IN ('trialing', 'active') AND current_period_end <= $1)
+        OR (status IN ('trialing', 'active') AND EXISTS (
+              SELECT 1 FROM invoices i
+              WHERE i.subscription_id = s.id AND i.status = 'open' AND i.kind = 'invoice' AND i.due_at <= $1))
      ORDER BY current_period_end LIMIT 1000`,
     [now],
   );
@@ -1348,6 +1375,32 @@ export async function runSubscriptionLifecycle(
     await options.database.transaction(async (tx) => {
       const row = await rowById(tx, id);
       if (!row || row.status === 'canceled') return;
+      // An invoice left unpaid past its due date: past due, the grace running from the due date.
+      const overdue = await firstOverdueInvoice(tx, row.team_id, now);
+      if (overdue && (row.status === 'trialing' || row.status === 'active')) {
+        await setPastDue(tx, row, overdue.due_at, graceDays);
+        const changed = await recordChange(tx, {
+          subscriptionId: row.id,
+          action: 'subscription.past_due',
+          actor: systemActor,
+          details: { invoice: overdue.number, due_at: overdue.due_at.toISOString() },
+          invalidations,
+        });
+        report.pastDue++;
+        // A grace already over (the job ran late) ends now, in the same run.
+        if (changed.graceEndsAt && changed.graceEndsAt <= now) {
+          await tx.query("UPDATE subscriptions SET status = 'unpaid', updated_at = now() WHERE id = $1", [row.id]);
+          await recordChange(tx, {
+            subscriptionId: row.id,
+            action: 'subscription.unpaid',
+            actor: systemActor,
+            details: { grace_ended_at: changed.graceEndsAt.toISOString() },
+            invalidations,
+          });
+          report.unpaid++;
+        }
+        return;
+      }
       if (row.status === 'past_due' && row.grace_ends_at && row.grace_ends_at <= now) {
         await tx.query("UPDATE subscriptions SET status = 'unpaid', updated_at = now() WHERE id = $1", [row.id]);
         await recordChange(tx, {
@@ -1491,14 +1544,14 @@ const pendingChangeAction = (row: SubscriptionRow) =>
 
 /** The worker job that applies the lifecycle every minute (grace ends, period ends). */
 export function subscriptionLifecycleJob(
-  options: Pick<SubscriptionServiceOptions, 'database' | 'teamPolicyEvents' | 'logger'>,
+  options: Pick<SubscriptionServiceOptions, 'database' | 'teamPolicyEvents' | 'logger'> & { graceDays?: number },
 ): Job {
   return {
     name: 'subscription-lifecycle',
     intervalMs: 60_000,
     async run() {
       const report = await runSubscriptionLifecycle(options);
-      if (report.unpaid + report.downgraded + report.canceled + report.renewed > 0) {
+      if (report.pastDue + report.unpaid + report.downgraded + report.canceled + report.renewed > 0) {
         options.logger.info({ job: 'subscription-lifecycle', ...report }, 'subscriptions moved on');
       }
     },

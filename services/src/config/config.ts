@@ -72,6 +72,8 @@ export interface TollgateConfig {
   stripe: StripeConfig | undefined;
   /** Days a past_due subscription is still served before the gateway answers 402 (TOLLGATE_BILLING_GRACE_DAYS). */
   billingGraceDays: number;
+  /** Days a manual invoice has to be paid before its subscription is past due (TOLLGATE_BILLING_PAYMENT_TERMS_DAYS). */
+  billingPaymentTermsDays: number;
 }
 
 export interface StripeConfig {
@@ -280,6 +282,12 @@ export const configSchema = z
       .transform(Number)
       .refine((value) => value <= 365, 'must be a whole number of days from 0 to 365')
       .default(7),
+    TOLLGATE_BILLING_PAYMENT_TERMS_DAYS: z
+      .string()
+      .regex(/^\d{1,3}$/, 'must be a whole number of days from 0 to 365')
+      .transform(Number)
+      .refine((value) => value <= 365, 'must be a whole number of days from 0 to 365')
+      .default(14),
     STRIPE_SECRET_KEY: z
       .string()
       .regex(
@@ -435,6 +443,7 @@ export function loadConfig(env: Env): TollgateConfig {
         : undefined,
     baseCurrency: env_.TOLLGATE_BASE_CURRENCY,
     billingGraceDays: env_.TOLLGATE_BILLING_GRACE_DAYS,
+    billingPaymentTermsDays: env_.TOLLGATE_BILLING_PAYMENT_TERMS_DAYS,
   };
 }
 
