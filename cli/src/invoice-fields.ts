@@ -14,6 +14,7 @@ export interface InvoiceDocument {
   total: { minor: string; formatted: string };
   provider: string;
   finalized_at: string | null;
+  due_at?: string | null;
   paid_at: string | null;
   lines: {
     id: string;
@@ -47,6 +48,7 @@ export function invoiceFields(invoice: InvoiceDocument): [string, string][] {
     ['total', invoice.total.formatted],
     ['provider', invoice.provider],
     ['finalized', invoice.finalized_at ?? '-'],
+    ['due', invoice.due_at ?? '-'],
     ['paid', invoice.paid_at ?? '-'],
   ];
 }

@@ -88,4 +88,35 @@ describe(`tollgate billing close-period and invoices (${expectedDatabaseDriver},
     expect(missingPdf.code).toBe(1);
     expect(missingPdf.stderr).toContain('not_found');
   });
+
+  it('shows when an invoice is due, marks it paid and corrects it with a credit note', async () => {
+    const [invoice] = JSON.parse((await runCli(['invoices', 'list', '--json'], env)).stdout).invoices;
+    const shown = JSON.parse((await runCli(['invoices', 'show', invoice.id, '--json'], env)).stdout);
+    // Finalized by the close above: due TOLLGATE_BILLING_PAYMENT_TERMS_DAYS (14) later.
+    expect(new Date(shown.due_at).getTime() - new Date(shown.finalized_at).getTime()).toBe(14 * 86_400_000);
+    expect((await runCli(['invoices', 'show', invoice.id], env)).stdout).toContain(`due\t${shown.due_at}`);
+
+    const paid = await runCli(['invoices', 'mark-paid', invoice.id], env);
+    expect(paid.code, paid.stderr).toBe(0);
+    expect(paid.stdout).toMatch(new RegExp(`^Invoice ${invoice.number} is paid \\(\\$12\\.34, `));
+    const again = await runCli(['invoices', 'mark-paid', invoice.id, '--json'], env);
+    expect(JSON.parse(again.stdout)).toMatchObject({ status: 'paid' });
+
+    const note = await runCli(
+      ['invoices', 'credit-note', invoice.id, '--amount', '2.34', '--reason', 'outage on the 3rd', '--json'],
+      env,
+    );
+    expect(note.code, note.stderr).toBe(0);
+    expect(JSON.parse(note.stdout)).toMatchObject({
+      kind: 'credit_note',
+      corrects_invoice_id: invoice.id,
+      total: { minor: '-234', formatted: '-$2.34' },
+    });
+    const tooMuch = await runCli(['invoices', 'credit-note', invoice.id, '--amount', '10.01', '--reason', 'more'], env);
+    expect(tooMuch.code).toBe(1);
+    expect(tooMuch.stderr).toContain('validation_failed');
+    const noReason = await runCli(['invoices', 'credit-note', invoice.id, '--amount', '1'], env);
+    expect(noReason.code).toBe(2);
+    expect(noReason.stderr).toContain('usage_error');
+  });
 });

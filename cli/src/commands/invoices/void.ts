@@ -6,7 +6,7 @@ export default class InvoicesVoid extends TollgateCommand<typeof InvoicesVoid> {
   static override summary = 'Void an open invoice (operators): nothing is owed for it any more.';
 
   static override description =
-    'Only an open invoice can be voided; a paid one is corrected with a credit note instead (invoice_not_voidable). Voiding gives back the prepaid credits the invoice used, voids it at Stripe too when it was pushed there, sends the invoice.voided webhook event, and makes a past_due subscription active again when no other open invoice is left. Voiding a void invoice changes nothing. Needs the operator permission billing:operate.';
+    'Only an open invoice can be voided; a paid one is corrected with a credit note instead (invoice_not_voidable). Voiding gives back the prepaid credits the invoice used, voids it at Stripe too when it was pushed there, sends the invoice.voided webhook event, and makes a past_due subscription active again when no other invoice of the team is overdue. Voiding a void invoice changes nothing. Needs the operator permission billing:operate.';
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> 7c9e6679-7425-40de-944b-e07fc1f90ae7 --reason "billed twice"',
