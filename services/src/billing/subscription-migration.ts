@@ -6,6 +6,7 @@ import type { PricedPlan, ProviderSubscriptionState } from './billing-provider.j
 import { prorateMinor } from './pricing.js';
 import type { Currency } from './pricing-schema.js';
 import {
+  insertProration,
   providerOf,
   recordChange,
   rowById,
@@ -310,30 +311,17 @@ export async function migratePlanSubscriptions(
         const proration = prorate(locked, decision.price.amountMinor, now);
         moved.proration = proration;
         if (proration) {
-          await tx.query(
-            `INSERT INTO subscription_prorations (subscription_id, team_id, from_plan_id, to_plan_id, currency,
-               credit_minor, charge_minor, net_minor, period_start, period_end, changed_at, collected_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-            [
-              locked.id,
-              locked.team_id,
-              locked.plan_id,
-              target.id,
-              locked.currency,
-              String(proration.creditMinor),
-              String(proration.chargeMinor),
-              String(proration.netMinor),
-              locked.current_period_start,
-              locked.current_period_end,
-              new Date(
-                Math.min(
-                  Math.max(now.getTime(), locked.current_period_start.getTime()),
-                  locked.current_period_end.getTime(),
-                ),
+          await insertProration(tx, locked, {
+            toPlanId: target.id,
+            creditMinor: BigInt(proration.creditMinor),
+            chargeMinor: BigInt(proration.chargeMinor),
+            changedAt: new Date(
+              Math.min(
+                Math.max(now.getTime(), locked.current_period_start.getTime()),
+                locked.current_period_end.getTime(),
               ),
-              locked.provider === 'stripe' && locked.provider_subscription_id ? 'stripe' : 'tollgate',
-            ],
-          );
+            ),
+          });
         }
         await tx.query(
           `UPDATE subscriptions SET plan_id = $2, amount_minor = $3, pending_plan_id = NULL, pending_amount_minor = NULL,

@@ -825,25 +825,12 @@ export async function changeSubscriptionPlan(
       const credit = prorateMinor(BigInt(row.amount_minor), end - at, end - start);
       const charge = prorateMinor(BigInt(price.amountMinor), end - at, end - start);
       proration = { creditMinor: Number(credit), chargeMinor: Number(charge), netMinor: Number(charge - credit) };
-      await tx.query(
-        `INSERT INTO subscription_prorations (subscription_id, team_id, from_plan_id, to_plan_id, currency, credit_minor,
-           charge_minor, net_minor, period_start, period_end, changed_at, collected_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-        [
-          row.id,
-          row.team_id,
-          row.plan_id,
-          price.planId,
-          row.currency,
-          String(credit),
-          String(charge),
-          String(charge - credit),
-          row.current_period_start,
-          row.current_period_end,
-          new Date(at),
-          row.provider === 'stripe' && row.provider_subscription_id ? 'stripe' : 'tollgate',
-        ],
-      );
+      await insertProration(tx, row, {
+        toPlanId: price.planId,
+        creditMinor: credit,
+        chargeMinor: charge,
+        changedAt: new Date(at),
+      });
     }
     await tx.query(
       `UPDATE subscriptions SET plan_id = $2, amount_minor = $3, pending_plan_id = NULL, pending_amount_minor = NULL,
@@ -934,25 +921,12 @@ async function switchInterval(
       // period's fee is its base fee at its close, and the credit goes on that invoice.
       const charge = byStripe ? BigInt(price.amountMinor) : 0n;
       proration = { creditMinor: Number(credit), chargeMinor: Number(charge), netMinor: Number(charge - credit) };
-      await tx.query(
-        `INSERT INTO subscription_prorations (subscription_id, team_id, from_plan_id, to_plan_id, currency, credit_minor,
-           charge_minor, net_minor, period_start, period_end, changed_at, collected_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-        [
-          row.id,
-          row.team_id,
-          row.plan_id,
-          price.planId,
-          row.currency,
-          String(credit),
-          String(charge),
-          String(charge - credit),
-          row.current_period_start,
-          row.current_period_end,
-          new Date(at),
-          byStripe ? 'stripe' : 'tollgate',
-        ],
-      );
+      await insertProration(tx, row, {
+        toPlanId: price.planId,
+        creditMinor: credit,
+        chargeMinor: charge,
+        changedAt: new Date(at),
+      });
       // Moving the period start makes the billing_periods trigger record the cut period (its usage is
       // rated at its close) and the cycle anchor follow the new period.
       await tx.query(
@@ -991,6 +965,37 @@ async function switchInterval(
   });
   await invalidations.publish(options);
   return { kind: 'interval_switched', subscription, proration };
+}
+
+/**
+ * Records the proration of a change inside the current period (subscription_prorations): the credit
+ * for the unused old fee and the charge at the new one, until the period close invoices a
+ * Tollgate-collected one (`collected_by`: stripe when Stripe bills it on its own invoice).
+ */
+export async function insertProration(
+  tx: Queryable,
+  row: SubscriptionRow,
+  input: { toPlanId: string; creditMinor: bigint; chargeMinor: bigint; changedAt: Date },
+): Promise<void> {
+  await tx.query(
+    `INSERT INTO subscription_prorations (subscription_id, team_id, from_plan_id, to_plan_id, currency, credit_minor,
+       charge_minor, net_minor, period_start, period_end, changed_at, collected_by)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+    [
+      row.id,
+      row.team_id,
+      row.plan_id,
+      input.toPlanId,
+      row.currency,
+      String(input.creditMinor),
+      String(input.chargeMinor),
+      String(input.chargeMinor - input.creditMinor),
+      row.current_period_start,
+      row.current_period_end,
+      input.changedAt,
+      row.provider === 'stripe' && row.provider_subscription_id ? 'stripe' : 'tollgate',
+    ],
+  );
 }
 
 /** Cancels now (the team falls back to the default plan at once) or at the period end. */
