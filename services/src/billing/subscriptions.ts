@@ -1394,27 +1394,13 @@ export async function runSubscriptionLifecycle(
         report.pastDue++;
         // A grace already over (the job ran late) ends now, in the same run.
         if (changed.graceEndsAt && changed.graceEndsAt <= now) {
-          await tx.query("UPDATE subscriptions SET status = 'unpaid', updated_at = now() WHERE id = $1", [row.id]);
-          await recordChange(tx, {
-            subscriptionId: row.id,
-            action: 'subscription.unpaid',
-            actor: systemActor,
-            details: { grace_ended_at: changed.graceEndsAt.toISOString() },
-            invalidations,
-          });
+          await markUnpaid(tx, row.id, changed.graceEndsAt, invalidations);
           report.unpaid++;
         }
         return;
       }
       if (row.status === 'past_due' && row.grace_ends_at && row.grace_ends_at <= now) {
-        await tx.query("UPDATE subscriptions SET status = 'unpaid', updated_at = now() WHERE id = $1", [row.id]);
-        await recordChange(tx, {
-          subscriptionId: row.id,
-          action: 'subscription.unpaid',
-          actor: systemActor,
-          details: { grace_ended_at: row.grace_ends_at.toISOString() },
-          invalidations,
-        });
+        await markUnpaid(tx, row.id, row.grace_ends_at, invalidations);
         report.unpaid++;
         return;
       }
@@ -1432,7 +1418,7 @@ export async function runSubscriptionLifecycle(
         const interval = row.pending_interval;
         const anchor = row.current_period_end;
         let start = anchor;
-        let end = cycleBoundaryAfter(anchor, start, interval);
+        const end = cycleBoundaryAfter(anchor, start, interval);
         await tx.query(
           `UPDATE subscriptions SET current_period_start = $2, current_period_end = $3, plan_id = pending_plan_id,
              amount_minor = pending_amount_minor, billing_interval = pending_interval, pending_plan_id = NULL,
@@ -1440,14 +1426,7 @@ export async function runSubscriptionLifecycle(
            WHERE id = $1`,
           [row.id, start, end],
         );
-        while (end <= now) {
-          start = end;
-          end = cycleBoundaryAfter(anchor, start, interval);
-          await tx.query(
-            'UPDATE subscriptions SET current_period_start = $2, current_period_end = $3, updated_at = now() WHERE id = $1',
-            [row.id, start, end],
-          );
-        }
+        start = await renewThrough(tx, row.id, { anchor, interval, start, end, now });
         await recordChange(tx, {
           subscriptionId: row.id,
           action: 'subscription.interval_switched',
@@ -1485,7 +1464,7 @@ export async function runSubscriptionLifecycle(
         // period at a time, so the trigger records every period passed and each is invoiced.
         const anchor = row.status === 'trialing' ? row.current_period_end : row.cycle_anchor_at;
         let start = row.current_period_end;
-        let end = cycleBoundaryAfter(anchor, start, row.billing_interval);
+        const end = cycleBoundaryAfter(anchor, start, row.billing_interval);
         const applyPending = row.pending_plan_id !== null;
         await tx.query(
           `UPDATE subscriptions SET status = 'active', current_period_start = $2, current_period_end = $3,
@@ -1495,14 +1474,7 @@ export async function runSubscriptionLifecycle(
            WHERE id = $1`,
           [row.id, start, end, applyPending, anchor],
         );
-        while (end <= now) {
-          start = end;
-          end = cycleBoundaryAfter(anchor, start, row.billing_interval);
-          await tx.query(
-            'UPDATE subscriptions SET current_period_start = $2, current_period_end = $3, updated_at = now() WHERE id = $1',
-            [row.id, start, end],
-          );
-        }
+        start = await renewThrough(tx, row.id, { anchor, interval: row.billing_interval, start, end, now });
         await recordChange(tx, {
           subscriptionId: row.id,
           action: applyPending ? pendingChangeAction(row) : 'subscription.renewed',
@@ -1546,6 +1518,40 @@ export async function runSubscriptionLifecycle(
 /** A pending change to another version of the same plan is a migration (subscription-migration.ts). */
 const pendingChangeAction = (row: SubscriptionRow) =>
   row.pending_plan_slug === row.plan_slug ? 'subscription.migrated' : 'subscription.downgraded';
+
+/** past_due beyond its grace: unpaid, and the gateway answers 402 (teams.payment_required). */
+async function markUnpaid(tx: Queryable, id: string, graceEndedAt: Date, invalidations: Invalidations): Promise<void> {
+  await tx.query("UPDATE subscriptions SET status = 'unpaid', updated_at = now() WHERE id = $1", [id]);
+  await recordChange(tx, {
+    subscriptionId: id,
+    action: 'subscription.unpaid',
+    actor: systemActor,
+    details: { grace_ended_at: graceEndedAt.toISOString() },
+    invalidations,
+  });
+}
+
+/**
+ * Moves a subscription whose current period ends at `end` on through every period of its cycle that
+ * has ended by `now`, one UPDATE a period, so the billing_periods trigger records (and the period close
+ * invoices) each. Returns the start of the period it is in then.
+ */
+async function renewThrough(
+  tx: Queryable,
+  id: string,
+  cycle: { anchor: Date; interval: BillingInterval; start: Date; end: Date; now: Date },
+): Promise<Date> {
+  let { start, end } = cycle;
+  while (end <= cycle.now) {
+    start = end;
+    end = cycleBoundaryAfter(cycle.anchor, start, cycle.interval);
+    await tx.query(
+      'UPDATE subscriptions SET current_period_start = $2, current_period_end = $3, updated_at = now() WHERE id = $1',
+      [id, start, end],
+    );
+  }
+  return start;
+}
 
 /** The worker job that applies the lifecycle every minute (grace ends, period ends). */
 export function subscriptionLifecycleJob(
