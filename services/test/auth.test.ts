@@ -1,22 +1,23 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../src/audit/index.js';
-import type { RunningServer } from '../src/http/http-server.js';
 import { createUserWithPassword } from '../src/identity/users.js';
 import type { Database } from '../src/storage/database.js';
+import { accountsOn } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver, testRedisUrl } from './support/backends.js';
 import { dumpRedisKeys } from './support/redis-keys.js';
 
 let database: Database;
-let server: RunningServer;
 const password = 'correct horse battery staple 42';
 
 let testApi: TestApi;
+/** Every request says which client it is, which the sessions list shows. */
+const { call } = accountsOn(() => testApi, { headers: { 'user-agent': 'auth-test/1.0' } });
 
 beforeAll(async () => {
   testApi = await startTestApi();
-  ({ database, server } = testApi);
+  ({ database } = testApi);
 });
 afterAll(() => testApi.dispose());
 
@@ -33,22 +34,10 @@ interface Tokens {
   user: { id: string; email: string };
 }
 
-async function post(path: string, body?: unknown, token?: string): Promise<Response> {
-  return fetch(`${server.url}${path}`, {
-    method: 'POST',
-    headers: {
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      'user-agent': 'auth-test/1.0',
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-}
-
 async function login(email: string): Promise<Tokens> {
-  const response = await post('/v1/auth/login', { email, password });
+  const response = await call(undefined, 'POST', '/v1/auth/login', { email, password });
   expect(response.status).toBe(200);
-  return (await response.json()) as Tokens;
+  return response.body as Tokens;
 }
 
 async function auditActions(userId?: string): Promise<string[]> {
@@ -64,19 +53,22 @@ describe(`password login over HTTP (${expectedDatabaseDriver})`, () => {
     const account = await newAccount();
     const tokens = await login(account.email.toUpperCase());
     expect(tokens.user).toMatchObject({ id: account.id, email: account.email });
-    const me = await fetch(`${server.url}/v1/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    const me = await call(tokens.access_token, 'GET', '/v1/me');
     expect(me.status).toBe(200);
-    expect(await me.json()).toMatchObject({ id: account.id, session_id: tokens.session_id, email_verified: false });
+    expect(me.body).toMatchObject({ id: account.id, session_id: tokens.session_id, email_verified: false });
     expect(await auditActions(account.id)).toEqual(['auth.login']);
   });
 
   it('answers a wrong password and an unknown email alike, and audits both', async () => {
     const account = await newAccount();
-    const wrong = await post('/v1/auth/login', { email: account.email, password: 'not the password at all' });
-    const unknown = await post('/v1/auth/login', { email: 'nobody-here@example.com', password });
+    const wrong = await call(undefined, 'POST', '/v1/auth/login', {
+      email: account.email,
+      password: 'not the password at all',
+    });
+    const unknown = await call(undefined, 'POST', '/v1/auth/login', { email: 'nobody-here@example.com', password });
     for (const response of [wrong, unknown]) {
       expect(response.status).toBe(401);
-      const body = (await response.json()) as { error: { code: string; message: string } };
+      const body = response.body as { error: { code: string; message: string } };
       expect(body.error).toMatchObject({ code: 'invalid_credentials', message: 'the email or the password is wrong' });
     }
     expect(await auditActions(account.id)).toEqual(['auth.login_failed']);
@@ -92,38 +84,41 @@ describe(`password login over HTTP (${expectedDatabaseDriver})`, () => {
   it('locks an account after five wrong passwords, even against the right one, with Retry-After', async () => {
     const account = await newAccount();
     for (let attempt = 0; attempt < 5; attempt++) {
-      expect((await post('/v1/auth/login', { email: account.email, password: 'wrong password here' })).status).toBe(
-        401,
-      );
+      expect(
+        (await call(undefined, 'POST', '/v1/auth/login', { email: account.email, password: 'wrong password here' }))
+          .status,
+      ).toBe(401);
     }
-    const locked = await post('/v1/auth/login', { email: account.email, password });
+    const locked = await call(undefined, 'POST', '/v1/auth/login', { email: account.email, password });
     expect(locked.status).toBe(429);
     expect(locked.headers.get('retry-after')).toBe('60');
-    expect(((await locked.json()) as { error: { code: string } }).error.code).toBe('rate_limited');
+    expect((locked.body as { error: { code: string } }).error.code).toBe('rate_limited');
   });
 
   it('refuses requests without a valid bearer token', async () => {
-    const none = await fetch(`${server.url}/v1/me`);
+    const none = await call(undefined, 'GET', '/v1/me');
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toContain('Bearer');
-    const bad = await fetch(`${server.url}/v1/me`, { headers: { authorization: 'Bearer nonsense' } });
+    const bad = await call('nonsense', 'GET', '/v1/me');
     expect(bad.status).toBe(401);
   });
 
   it('rotates refresh tokens, and revokes the session when a used one comes back', async () => {
     const account = await newAccount();
     const first = await login(account.email);
-    const refreshed = await post('/v1/auth/refresh', { refresh_token: first.refresh_token });
+    const refreshed = await call(undefined, 'POST', '/v1/auth/refresh', { refresh_token: first.refresh_token });
     expect(refreshed.status).toBe(200);
-    const second = (await refreshed.json()) as Tokens;
+    const second = refreshed.body as Tokens;
     expect(second.refresh_token).not.toBe(first.refresh_token);
 
-    const replay = await post('/v1/auth/refresh', { refresh_token: first.refresh_token });
+    const replay = await call(undefined, 'POST', '/v1/auth/refresh', { refresh_token: first.refresh_token });
     expect(replay.status).toBe(401);
-    expect(((await replay.json()) as { error: { code: string } }).error.code).toBe('refresh_token_reused');
+    expect((replay.body as { error: { code: string } }).error.code).toBe('refresh_token_reused');
     // Everything of that session is dead now, including the newest tokens.
-    expect((await post('/v1/auth/refresh', { refresh_token: second.refresh_token })).status).toBe(401);
-    const me = await fetch(`${server.url}/v1/me`, { headers: { authorization: `Bearer ${second.access_token}` } });
+    expect((await call(undefined, 'POST', '/v1/auth/refresh', { refresh_token: second.refresh_token })).status).toBe(
+      401,
+    );
+    const me = await call(second.access_token, 'GET', '/v1/me');
     expect(me.status).toBe(401);
     expect(await auditActions(account.id)).toEqual(['auth.login', 'auth.refresh_token_reused']);
   });
@@ -132,27 +127,21 @@ describe(`password login over HTTP (${expectedDatabaseDriver})`, () => {
     const account = await newAccount();
     const a = await login(account.email);
     const b = await login(account.email);
-    const listed = await fetch(`${server.url}/v1/sessions`, { headers: { authorization: `Bearer ${a.access_token}` } });
-    const sessions = ((await listed.json()) as { sessions: { id: string; current: boolean; user_agent: string }[] })
-      .sessions;
+    const listed = await call(a.access_token, 'GET', '/v1/sessions');
+    const sessions = (listed.body as { sessions: { id: string; current: boolean; user_agent: string }[] }).sessions;
     expect(sessions.map((session) => session.id).sort()).toEqual([a.session_id, b.session_id].sort());
     expect(sessions.find((session) => session.current)?.id).toBe(a.session_id);
     expect(sessions[0]?.user_agent).toBe('auth-test/1.0');
 
-    const ended = await fetch(`${server.url}/v1/sessions/${b.session_id}`, {
-      method: 'DELETE',
-      headers: { authorization: `Bearer ${a.access_token}` },
-    });
+    const ended = await call(a.access_token, 'DELETE', `/v1/sessions/${b.session_id}`);
     expect(ended.status).toBe(204);
-    expect(
-      (await fetch(`${server.url}/v1/me`, { headers: { authorization: `Bearer ${b.access_token}` } })).status,
-    ).toBe(401);
+    expect((await call(b.access_token, 'GET', '/v1/me')).status).toBe(401);
 
     const c = await login(account.email);
-    const all = await post('/v1/auth/logout-everywhere', undefined, c.access_token);
-    expect(await all.json()).toEqual({ revoked: 2 });
+    const all = await call(c.access_token, 'POST', '/v1/auth/logout-everywhere');
+    expect(all.body).toEqual({ revoked: 2 });
     for (const token of [a.access_token, c.access_token]) {
-      expect((await fetch(`${server.url}/v1/me`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+      expect((await call(token, 'GET', '/v1/me')).status).toBe(401);
     }
     expect(await verifyAuditChain(database)).toMatchObject({ ok: true });
   });
@@ -161,13 +150,9 @@ describe(`password login over HTTP (${expectedDatabaseDriver})`, () => {
     const account = await newAccount();
     const a = await login(account.email);
     const b = await login(account.email);
-    expect((await post('/v1/auth/logout', undefined, a.access_token)).status).toBe(204);
-    expect(
-      (await fetch(`${server.url}/v1/me`, { headers: { authorization: `Bearer ${a.access_token}` } })).status,
-    ).toBe(401);
-    expect(
-      (await fetch(`${server.url}/v1/me`, { headers: { authorization: `Bearer ${b.access_token}` } })).status,
-    ).toBe(200);
+    expect((await call(a.access_token, 'POST', '/v1/auth/logout')).status).toBe(204);
+    expect((await call(a.access_token, 'GET', '/v1/me')).status).toBe(401);
+    expect((await call(b.access_token, 'GET', '/v1/me')).status).toBe(200);
   });
 
   it('stores no plaintext password or refresh token, in the database or in Redis', async () => {

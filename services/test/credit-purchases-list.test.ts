@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUserWithPassword } from '../src/identity/users.js';
+import { accountsOn, type Json, type SignedInAccount } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver } from './support/backends.js';
 
-const password = 'purchase list passphrase 1';
 let testApi: TestApi;
+const { account, call } = accountsOn(() => testApi);
 
 beforeAll(async () => {
   testApi = await startTestApi();
@@ -16,39 +16,7 @@ afterAll(async () => {
 
 const tag = () => randomBytes(3).toString('hex');
 
-interface Account {
-  id: string;
-  token: string;
-}
-
-async function account(label: string, installationRole: 'admin' | 'member' = 'member'): Promise<Account> {
-  const email = `${label}.${tag()}@example.com`;
-  const user = await testApi.database.transaction((tx) =>
-    createUserWithPassword(tx, { email, password, installationRole }),
-  );
-  const response = await fetch(`${testApi.server.url}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  return { id: user.id, token: ((await response.json()) as { access_token: string }).access_token };
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-type Json = any;
-
-async function call(who: Account | undefined, method: string, path: string, body?: unknown) {
-  const response = await fetch(`${testApi.server.url}${path}`, {
-    method,
-    headers: {
-      ...(who ? { authorization: `Bearer ${who.token}` } : {}),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as Json };
-}
+type Account = SignedInAccount;
 
 describe(`listing a team's credit pack purchases (${expectedDatabaseDriver})`, () => {
   let operator: Account;

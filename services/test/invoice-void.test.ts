@@ -6,17 +6,17 @@ import { closeBillingPeriod } from '../src/billing/period-close.js';
 import { createStripeBillingProvider } from '../src/billing/stripe-billing-provider.js';
 import { getSubscription, markSubscriptionPastDue, subscribe } from '../src/billing/subscriptions.js';
 import { creditBalance, grantCredits } from '../src/credits/credit-ledger.js';
-import { createUserWithPassword } from '../src/identity/users.js';
 import { createLogger } from '../src/logging/logger.js';
 import { createPlan } from '../src/plans/plan-catalog.js';
 import { createTeam } from '../src/teams/teams.js';
+import { accountsOn, type Json, type SignedInAccount } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver } from './support/backends.js';
 import { type StripeServer, startStripeServer } from './support/stripe-server.js';
 
-const password = 'invoice void passphrase 1';
 const logger = createLogger({ level: 'silent' });
 let testApi: TestApi;
+const { account, call } = accountsOn(() => testApi);
 let stripe: StripeServer;
 
 beforeAll(async () => {
@@ -30,39 +30,7 @@ afterAll(async () => {
 
 const tag = () => randomBytes(3).toString('hex');
 
-interface Account {
-  id: string;
-  token: string;
-}
-
-async function account(label: string, installationRole: 'admin' | 'member' = 'member'): Promise<Account> {
-  const email = `${label}.${tag()}@example.com`;
-  const user = await testApi.database.transaction((tx) =>
-    createUserWithPassword(tx, { email, password, installationRole }),
-  );
-  const response = await fetch(`${testApi.server.url}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  return { id: user.id, token: ((await response.json()) as { access_token: string }).access_token };
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-type Json = any;
-
-async function call(who: Account | undefined, method: string, path: string, body?: unknown) {
-  const response = await fetch(`${testApi.server.url}${path}`, {
-    method,
-    headers: {
-      ...(who ? { authorization: `Bearer ${who.token}` } : {}),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as Json };
-}
+type Account = SignedInAccount;
 
 const march = new Date('2026-03-01T00:00:00Z');
 const april = new Date('2026-04-01T00:00:00Z');

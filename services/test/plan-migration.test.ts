@@ -7,52 +7,23 @@ import { createStripeEventHandlers, processStripeEvents } from '../src/billing/s
 import { migratePlanSubscriptions } from '../src/billing/subscription-migration.js';
 import { registerSubscriptionStripeHandlers } from '../src/billing/subscription-stripe-events.js';
 import { runSubscriptionLifecycle, systemActor } from '../src/billing/subscriptions.js';
-import { createUserWithPassword } from '../src/identity/users.js';
 import { createPlan } from '../src/plans/plan-catalog.js';
 import { loadTeamPolicy } from '../src/plans/team-policy.js';
 import { createMemoryTeamPolicyEvents, type TeamPolicyEvent } from '../src/plans/team-policy-events.js';
+import { callApi, type Json, type SignedInAccount, signUp } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver, silentLogger } from './support/backends.js';
 import { type StripeServer, startStripeServer } from './support/stripe-server.js';
 
-const password = 'plan migration test passphrase 1';
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-type Json = any;
-
-interface Account {
-  id: string;
-  token: string;
-}
+type Account = SignedInAccount;
 
 /** One API with its accounts, plans and teams. */
 function harness() {
   const h = {
     api: undefined as unknown as TestApi,
-    async account(label: string, installationRole: 'admin' | 'member' = 'member'): Promise<Account> {
-      const email = `${label}.${randomBytes(4).toString('hex')}@example.com`;
-      const user = await h.api.database.transaction((tx) =>
-        createUserWithPassword(tx, { email, password, installationRole }),
-      );
-      const response = await fetch(`${h.api.server.url}/v1/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ email, password }),
-      });
-      return { id: user.id, token: ((await response.json()) as { access_token: string }).access_token };
-    },
-    async call(who: Account, method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
-      const response = await fetch(`${h.api.server.url}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${who.token}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await response.text();
-      return { status: response.status, body: text ? JSON.parse(text) : undefined };
-    },
+    account: (label: string, installationRole: 'admin' | 'member' = 'member') =>
+      signUp(h.api, label, { installationRole }),
+    call: (who: Account, method: string, path: string, body?: unknown) => callApi(h.api, who, method, path, body),
     async team(owner: Account): Promise<{ id: string; slug: string }> {
       const created = await h.call(owner, 'POST', '/v1/teams', { name: `Team ${randomBytes(3).toString('hex')}` });
       expect(created.status).toBe(201);

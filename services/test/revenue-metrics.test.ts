@@ -10,36 +10,17 @@ import {
   subscribe,
   systemActor,
 } from '../src/billing/subscriptions.js';
-import { createUserWithPassword } from '../src/identity/users.js';
 import { createPlan } from '../src/plans/plan-catalog.js';
 import { createTeam } from '../src/teams/teams.js';
+import { accountsOn } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver, silentLogger } from './support/backends.js';
 
-const password = 'revenue metrics passphrase 1';
 let testApi: TestApi;
+const { account, call } = accountsOn(() => testApi);
 let operator: string;
 let member: string;
 let memberId: string;
-
-async function login(installationRole: 'admin' | 'member'): Promise<{ id: string; token: string }> {
-  const email = `metrics.${randomBytes(4).toString('hex')}@example.com`;
-  const user = await testApi.database.transaction((tx) =>
-    createUserWithPassword(tx, { email, password, installationRole }),
-  );
-  const response = await fetch(`${testApi.server.url}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  return { id: user.id, token: ((await response.json()) as { access_token: string }).access_token };
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-async function get(bearer: string, path: string): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${testApi.server.url}${path}`, { headers: { authorization: `Bearer ${bearer}` } });
-  return { status: response.status, body: await response.json() };
-}
 
 let clock = new Date('2026-01-05T12:00:00Z');
 const service = () => ({
@@ -67,8 +48,8 @@ async function plan(
 
 beforeAll(async () => {
   testApi = await startTestApi();
-  operator = (await login('admin')).token;
-  const user = await login('member');
+  operator = (await account('metrics', 'admin')).token;
+  const user = await account('metrics');
   member = user.token;
   memberId = user.id;
 });
@@ -140,7 +121,7 @@ describe(`revenue metrics (${expectedDatabaseDriver})`, () => {
     await runSubscriptionLifecycle(service());
     await recordRevenueSnapshot(testApi.database, { now: clock });
 
-    const january = await get(operator, '/v1/billing/metrics?from=2026-01-04&to=2026-01-07');
+    const january = await call(operator, 'GET', '/v1/billing/metrics?from=2026-01-04&to=2026-01-07');
     expect(january.status).toBe(200);
     expect(january.body).toMatchObject({ base_currency: 'USD', from: '2026-01-04', to: '2026-01-07' });
     const [none, one, two, three] = january.body.days;
@@ -181,7 +162,7 @@ describe(`revenue metrics (${expectedDatabaseDriver})`, () => {
       revenue_churn: { numerator: 0, denominator: 3661, rate: '0.0000' },
     });
 
-    const february = await get(operator, '/v1/billing/metrics?from=2026-02-06&to=2026-02-06');
+    const february = await call(operator, 'GET', '/v1/billing/metrics?from=2026-02-06&to=2026-02-06');
     // D's downgrade from $20 to $10 is $10.00 of revenue churn out of $38.23.
     expect(february.body.days).toEqual([
       expect.objectContaining({
@@ -194,7 +175,7 @@ describe(`revenue metrics (${expectedDatabaseDriver})`, () => {
   });
 
   it('is for operators only', async () => {
-    const refused = await get(member, '/v1/billing/metrics');
+    const refused = await call(member, 'GET', '/v1/billing/metrics');
     expect(refused.status).toBe(403);
     expect(refused.body.error.code).toBe('forbidden');
   });
@@ -207,7 +188,7 @@ describe(`revenue metrics (${expectedDatabaseDriver})`, () => {
       'from=2026-02-30',
       'from=2024-01-01&to=2026-01-01',
     ]) {
-      const refused = await get(operator, `/v1/billing/metrics?${query}`);
+      const refused = await call(operator, 'GET', `/v1/billing/metrics?${query}`);
       expect(refused.status, query).toBe(400);
       expect(refused.body.error.code, query).toBe('validation_failed');
     }

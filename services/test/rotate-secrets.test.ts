@@ -3,14 +3,13 @@ import { generateSync } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiApp } from '../src/api/create-api-app.js';
 import { listen, type RunningServer } from '../src/http/http-server.js';
-import { createUserWithPassword } from '../src/identity/users.js';
 import { createKeyring, keyIdOf } from '../src/secrets/master-keyring.js';
 import type { Database } from '../src/storage/database.js';
 import { runMigrations } from '../src/storage/migrate.js';
+import { accountPassword, callApi, signUp } from './support/accounts.js';
 import { expectedDatabaseDriver, openTestCounters, openTestDatabase, silentLogger } from './support/backends.js';
 import { createTestMailer } from './support/mail.js';
 
-const password = 'rotation test passphrase 5';
 const oldKey = randomBytes(32);
 const newKey = randomBytes(32);
 let database: Database;
@@ -43,34 +42,16 @@ async function api(keys: { current: Buffer; previous?: Buffer[] }): Promise<Runn
   return server;
 }
 
-async function post(server: RunningServer, path: string, body?: unknown, token?: string) {
-  const response = await fetch(`${server.url}${path}`, {
-    method: 'POST',
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: response.status, body: (await response.json().catch(() => undefined)) as Record<string, unknown> };
-}
-
 describe(`master-key rotation (${expectedDatabaseDriver})`, () => {
   it('re-encrypts secrets under the new key, after which the old key is no longer needed', async () => {
-    const email = `rotate.${randomBytes(4).toString('hex')}@example.com`;
-    await database.transaction((tx) => createUserWithPassword(tx, { email, password }));
-    const operatorEmail = `ops.${randomBytes(4).toString('hex')}@example.com`;
-    await database.transaction((tx) =>
-      createUserWithPassword(tx, { email: operatorEmail, password, installationRole: 'admin' }),
-    );
-
     // Before: a TOTP seed sealed under the old key.
     const before = await api({ current: oldKey });
-    const ada = (await post(before, '/v1/auth/login', { email, password })).body;
-    const enrol = (await post(before, '/v1/me/2fa/totp', undefined, String(ada.access_token))).body;
+    const ada = await signUp({ database, server: before }, 'rotate');
+    const { email } = ada;
+    const enrol = (await callApi({ server: before }, ada, 'POST', '/v1/me/2fa/totp')).body;
     const secret = String(enrol.secret);
     expect(
-      (await post(before, '/v1/me/2fa/totp/confirm', { code: generateSync({ secret }) }, String(ada.access_token)))
+      (await callApi({ server: before }, ada, 'POST', '/v1/me/2fa/totp/confirm', { code: generateSync({ secret }) }))
         .status,
     ).toBe(200);
     const sealedBefore = (await database.query<{ v: string }>('SELECT totp_secret_sealed AS v FROM user_two_factor'))
@@ -79,20 +60,24 @@ describe(`master-key rotation (${expectedDatabaseDriver})`, () => {
 
     // During: new key current, old one previous; only an operator may re-encrypt.
     const during = await api({ current: newKey, previous: [oldKey] });
-    const user = (await post(during, '/v1/auth/login', { email, password })).body;
+    const user = (
+      await callApi({ server: during }, undefined, 'POST', '/v1/auth/login', { email, password: accountPassword })
+    ).body;
     expect(user.two_factor_required).toBe(true);
-    const operator = (await post(during, '/v1/auth/login', { email: operatorEmail, password })).body;
-    const refused = await post(during, '/v1/admin/secrets/reencrypt', undefined, String(ada.access_token));
+    const operator = await signUp({ database, server: during }, 'ops', { installationRole: 'admin' });
+    const refused = await callApi({ server: during }, ada, 'POST', '/v1/admin/secrets/reencrypt');
     expect(refused.status).toBe(401); // signed with the old key: the session must refresh first
-    const report = await post(during, '/v1/admin/secrets/reencrypt', undefined, String(operator.access_token));
+    const report = await callApi({ server: during }, operator, 'POST', '/v1/admin/secrets/reencrypt');
     expect(report.body).toEqual({ examined: 1, reencrypted: 1, current_key_id: keyIdOf(newKey) });
-    const again = await post(during, '/v1/admin/secrets/reencrypt', undefined, String(operator.access_token));
+    const again = await callApi({ server: during }, operator, 'POST', '/v1/admin/secrets/reencrypt');
     expect(again.body).toMatchObject({ examined: 1, reencrypted: 0 });
 
     // After: the old key is gone, and the second factor still works.
     const after = await api({ current: newKey });
-    const challenge = (await post(after, '/v1/auth/login', { email, password })).body;
-    const finished = await post(after, '/v1/auth/login/2fa', {
+    const challenge = (
+      await callApi({ server: after }, undefined, 'POST', '/v1/auth/login', { email, password: accountPassword })
+    ).body;
+    const finished = await callApi({ server: after }, undefined, 'POST', '/v1/auth/login/2fa', {
       challenge: challenge.challenge,
       code: generateSync({ secret, epoch: Math.floor(Date.now() / 1000) + 30 }),
     });

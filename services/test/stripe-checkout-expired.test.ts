@@ -5,50 +5,21 @@ import { createStripeBillingProvider } from '../src/billing/stripe-billing-provi
 import { createStripeEventHandlers, processStripeEvents } from '../src/billing/stripe-webhooks.js';
 import { registerSubscriptionStripeHandlers } from '../src/billing/subscription-stripe-events.js';
 import { registerCreditPackStripeHandlers } from '../src/credits/credit-purchases.js';
-import { createUserWithPassword } from '../src/identity/users.js';
 import { createPlan } from '../src/plans/plan-catalog.js';
+import { callApi, type Json, type SignedInAccount, signUp } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver, silentLogger } from './support/backends.js';
 import { type StripeServer, startStripeServer } from './support/stripe-server.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-type Json = any;
-
-const password = 'checkout expired passphrase 1';
 const tag = () => randomBytes(3).toString('hex');
 
-interface Account {
-  id: string;
-  token: string;
-}
+type Account = SignedInAccount;
 
 function harness() {
   const h = {
     api: undefined as unknown as TestApi,
-    async account(installationRole: 'admin' | 'member' = 'member'): Promise<Account> {
-      const email = `u.${tag()}@example.com`;
-      const user = await h.api.database.transaction((tx) =>
-        createUserWithPassword(tx, { email, password, installationRole }),
-      );
-      const response = await fetch(`${h.api.server.url}/v1/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ email, password }),
-      });
-      return { id: user.id, token: ((await response.json()) as { access_token: string }).access_token };
-    },
-    async call(who: Account, method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
-      const response = await fetch(`${h.api.server.url}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${who.token}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await response.text();
-      return { status: response.status, body: text ? JSON.parse(text) : undefined };
-    },
+    account: (installationRole: 'admin' | 'member' = 'member') => signUp(h.api, 'u', { installationRole }),
+    call: (who: Account, method: string, path: string, body?: unknown) => callApi(h.api, who, method, path, body),
     async team(owner: Account): Promise<{ id: string; slug: string }> {
       const created = await h.call(owner, 'POST', '/v1/teams', { name: `Team ${tag()}` });
       expect(created.status).toBe(201);

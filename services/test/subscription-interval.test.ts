@@ -19,51 +19,16 @@ import type { Database } from '../src/storage/database.js';
 import { createTeam } from '../src/teams/teams.js';
 import { emptyCounts } from '../src/usage/usage-counter-store.js';
 import { addToRollups } from '../src/usage/usage-rollups.js';
+import { callApi, type Json, type SignedInAccount, signUp } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver, silentLogger } from './support/backends.js';
 import { type StripeServer, startStripeServer } from './support/stripe-server.js';
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-type Json = any;
 
 const password = 'interval switch passphrase 1';
 const tag = () => randomBytes(3).toString('hex');
 const actor = { actorLabel: 'test' };
 
-interface Account {
-  id: string;
-  token: string;
-}
-
-async function account(api: TestApi): Promise<Account> {
-  const email = `owner.${tag()}@example.com`;
-  const user = await api.database.transaction((tx) => createUserWithPassword(tx, { email, password }));
-  const response = await fetch(`${api.server.url}/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  return { id: user.id, token: ((await response.json()) as { access_token: string }).access_token };
-}
-
-async function call(
-  api: TestApi,
-  who: Account,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; body: Json }> {
-  const response = await fetch(`${api.server.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${who.token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
-}
+type Account = SignedInAccount;
 
 /** A plan at $10.00 a month or $100.00 a year, 1,000 calls included, $0.01 a call beyond. */
 async function meteredPlan(database: Database, input: { annual?: boolean; trialDays?: number } = {}) {
@@ -115,7 +80,7 @@ describe(`switching between monthly and annual billing, manual provider (${expec
 
   beforeAll(async () => {
     api = await startTestApi();
-    owner = await account(api);
+    owner = await signUp(api, 'owner');
   });
   afterAll(() => api?.dispose());
 
@@ -270,10 +235,12 @@ describe(`switching between monthly and annual billing, manual provider (${expec
   });
 
   it('refuses with stable codes and writes nothing: unchanged, no price in that interval, unpaid, no plan or interval', async () => {
-    const team = await call(api, owner, 'POST', '/v1/teams', { name: `Team ${tag()}` });
+    const team = await callApi(api, owner, 'POST', '/v1/teams', { name: `Team ${tag()}` });
     const slug = team.body.slug as string;
     const monthlyOnly = await meteredPlan(api.database, { annual: false });
-    expect((await call(api, owner, 'POST', `/v1/teams/${slug}/subscription`, { plan: monthlyOnly })).status).toBe(201);
+    expect((await callApi(api, owner, 'POST', `/v1/teams/${slug}/subscription`, { plan: monthlyOnly })).status).toBe(
+      201,
+    );
     const snapshot = async () =>
       (
         await api.database.query(
@@ -284,23 +251,25 @@ describe(`switching between monthly and annual billing, manual provider (${expec
         )
       ).rows[0];
     const before = await snapshot();
-    const unchanged = await call(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, { interval: 'month' });
+    const unchanged = await callApi(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, { interval: 'month' });
     expect(unchanged.status).toBe(409);
     expect(unchanged.body.error.code).toBe('subscription_unchanged');
-    const notOffered = await call(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, { interval: 'year' });
+    const notOffered = await callApi(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, { interval: 'year' });
     expect(notOffered.status).toBe(400);
     expect(notOffered.body.error.code).toBe('price_not_offered');
-    const empty = await call(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, {});
+    const empty = await callApi(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, {});
     expect(empty.status).toBe(400);
     expect(empty.body.error.code).toBe('validation_failed');
-    const badInterval = await call(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, { interval: 'week' });
+    const badInterval = await callApi(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, {
+      interval: 'week',
+    });
     expect(badInterval.body.error.code).toBe('validation_failed');
     expect(await snapshot()).toEqual(before);
 
     const annual = await meteredPlan(api.database);
     await api.database.query("UPDATE subscriptions SET status = 'unpaid' WHERE team_id = $1", [team.body.id]);
     const unpaidBefore = await snapshot();
-    const unpaid = await call(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, {
+    const unpaid = await callApi(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, {
       plan: annual,
       interval: 'year',
     });
@@ -310,19 +279,19 @@ describe(`switching between monthly and annual billing, manual provider (${expec
   });
 
   it('the endpoint switches plan and interval together, and a plan change alone still works as before', async () => {
-    const team = await call(api, owner, 'POST', '/v1/teams', { name: `Team ${tag()}` });
+    const team = await callApi(api, owner, 'POST', '/v1/teams', { name: `Team ${tag()}` });
     const slug = team.body.slug as string;
     const basic = await meteredPlan(api.database);
     const other = await meteredPlan(api.database);
-    expect((await call(api, owner, 'POST', `/v1/teams/${slug}/subscription`, { plan: basic })).status).toBe(201);
-    const both = await call(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, {
+    expect((await callApi(api, owner, 'POST', `/v1/teams/${slug}/subscription`, { plan: basic })).status).toBe(201);
+    const both = await callApi(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, {
       plan: other,
       interval: 'year',
     });
     expect(both.status).toBe(200);
     expect(both.body).toMatchObject({ change: 'interval_switched', subscription: { plan: other, interval: 'year' } });
     expect(both.body.proration.credit_minor).toBeGreaterThan(0);
-    const back = await call(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, {
+    const back = await callApi(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, {
       plan: basic,
       interval: 'month',
     });
@@ -330,10 +299,10 @@ describe(`switching between monthly and annual billing, manual provider (${expec
       change: 'interval_switch_scheduled',
       subscription: { plan: other, interval: 'year', pending_change: { plan: basic, interval: 'month' } },
     });
-    const shown = await call(api, owner, 'GET', `/v1/teams/${slug}/subscription`);
+    const shown = await callApi(api, owner, 'GET', `/v1/teams/${slug}/subscription`);
     expect(shown.body.pending_change).toMatchObject({ plan: basic, interval: 'month', amount_minor: 1000 });
     // A plan change in the same interval replaces the pending switch (and its interval).
-    const same = await call(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, { plan: basic });
+    const same = await callApi(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, { plan: basic });
     expect(same.body).toMatchObject({
       change: 'upgraded',
       subscription: { plan: basic, interval: 'year', pending_change: null },
@@ -366,7 +335,7 @@ describe(`switching between monthly and annual billing through Stripe (${expecte
       ),
       graceDays: 7,
     });
-    owner = await account(api);
+    owner = await signUp(api, 'owner');
   });
   afterAll(async () => {
     await stripe?.close();
@@ -375,9 +344,9 @@ describe(`switching between monthly and annual billing through Stripe (${expecte
 
   it('monthly → annual resets the Stripe billing cycle now with prorations; annual → monthly is a schedule applied at the year end', async () => {
     const plan = await meteredPlan(api.database);
-    const team = await call(api, owner, 'POST', '/v1/teams', { name: `Team ${tag()}` });
+    const team = await callApi(api, owner, 'POST', '/v1/teams', { name: `Team ${tag()}` });
     const slug = team.body.slug as string;
-    const started = await call(api, owner, 'POST', `/v1/teams/${slug}/subscription`, { plan });
+    const started = await callApi(api, owner, 'POST', `/v1/teams/${slug}/subscription`, { plan });
     expect(started.status).toBe(202);
     const session = stripe.objects('checkout.session').find((s) => s.url === started.body.checkout_url);
     await stripe.completeCheckout(session?.id as string);
@@ -385,7 +354,7 @@ describe(`switching between monthly and annual billing through Stripe (${expecte
     const subscriptionId = (await getSubscription(api.database, team.body.id))?.providerSubscriptionId as string;
     await stripe.advanceClock(10 * 86_400);
 
-    const annual = await call(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, { interval: 'year' });
+    const annual = await callApi(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, { interval: 'year' });
     expect(annual.status).toBe(200);
     expect(annual.body).toMatchObject({
       change: 'interval_switched',
@@ -416,12 +385,12 @@ describe(`switching between monthly and annual billing through Stripe (${expecte
     );
     expect(prorations.rows).toEqual([{ collected_by: 'stripe', charge_minor: '10000' }]);
     await processEvents();
-    expect((await call(api, owner, 'GET', `/v1/teams/${slug}/subscription`)).body).toMatchObject({
+    expect((await callApi(api, owner, 'GET', `/v1/teams/${slug}/subscription`)).body).toMatchObject({
       interval: 'year',
       current_period_start: annual.body.subscription.current_period_start,
     });
 
-    const monthly = await call(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, { interval: 'month' });
+    const monthly = await callApi(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, { interval: 'month' });
     expect(monthly.body).toMatchObject({
       change: 'interval_switch_scheduled',
       subscription: { interval: 'year', pending_change: { interval: 'month', amount_minor: 1000 } },
@@ -432,11 +401,11 @@ describe(`switching between monthly and annual billing through Stripe (${expecte
     expect(schedule.phases).toHaveLength(2);
     expect(schedule.phases[1].start_date).toBe(item.current_period_end);
     await processEvents();
-    expect((await call(api, owner, 'GET', `/v1/teams/${slug}/subscription`)).body.interval).toBe('year');
+    expect((await callApi(api, owner, 'GET', `/v1/teams/${slug}/subscription`)).body.interval).toBe('year');
 
     await stripe.advanceClock(366 * 86_400);
     await processEvents();
-    const after = await call(api, owner, 'GET', `/v1/teams/${slug}/subscription`);
+    const after = await callApi(api, owner, 'GET', `/v1/teams/${slug}/subscription`);
     expect(after.body).toMatchObject({ interval: 'month', amount_minor: 1000, pending_change: null, status: 'active' });
     expect(after.body.current_period_start).toBe(new Date(item.current_period_end * 1000).toISOString());
     const renewed = (stripe.object(subscriptionId) as Json).items.data[0];
@@ -446,17 +415,19 @@ describe(`switching between monthly and annual billing through Stripe (${expecte
 
   it('a cancel at the period end releases a pending switch to monthly, at Stripe and here', async () => {
     const plan = await meteredPlan(api.database);
-    const team = await call(api, owner, 'POST', '/v1/teams', { name: `Team ${tag()}` });
+    const team = await callApi(api, owner, 'POST', '/v1/teams', { name: `Team ${tag()}` });
     const slug = team.body.slug as string;
-    const started = await call(api, owner, 'POST', `/v1/teams/${slug}/subscription`, { plan, interval: 'year' });
+    const started = await callApi(api, owner, 'POST', `/v1/teams/${slug}/subscription`, { plan, interval: 'year' });
     const session = stripe.objects('checkout.session').find((s) => s.url === started.body.checkout_url);
     await stripe.completeCheckout(session?.id as string);
     await processEvents();
     const subscriptionId = (await getSubscription(api.database, team.body.id))?.providerSubscriptionId as string;
-    await call(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, { interval: 'month' });
+    await callApi(api, owner, 'POST', `/v1/teams/${slug}/subscription/change`, { interval: 'month' });
     const scheduleId = (stripe.object(subscriptionId) as Json).schedule as string;
     expect(scheduleId).toMatch(/^sub_sched_/);
-    const canceled = await call(api, owner, 'POST', `/v1/teams/${slug}/subscription/cancel`, { at_period_end: true });
+    const canceled = await callApi(api, owner, 'POST', `/v1/teams/${slug}/subscription/cancel`, {
+      at_period_end: true,
+    });
     expect(canceled.status).toBe(200);
     expect(canceled.body).toMatchObject({ cancel_at_period_end: true, pending_change: null, interval: 'year' });
     expect((stripe.object(scheduleId) as Json).status).toBe('released');

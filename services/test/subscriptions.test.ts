@@ -9,53 +9,27 @@ import {
   recordSubscriptionPayment,
   runSubscriptionLifecycle,
 } from '../src/billing/subscriptions.js';
-import { createUserWithPassword } from '../src/identity/users.js';
 import { archivePlan, createPlan } from '../src/plans/plan-catalog.js';
 import { loadTeamPolicy } from '../src/plans/team-policy.js';
 import { createMemoryTeamPolicyEvents, type TeamPolicyEvent } from '../src/plans/team-policy-events.js';
 import type { Database } from '../src/storage/database.js';
+import { callApi, type SignedInAccount, signUp } from './support/accounts.js';
 import { startTestApi, type TestApi } from './support/api.js';
 import { expectedDatabaseDriver, silentLogger } from './support/backends.js';
 import { type StripeObject, type StripeServer, startStripeServer } from './support/stripe-server.js';
 
-const password = 'subscriptions test passphrase 1';
 const day = 86_400_000;
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of many shapes; the assertions check them
-type Json = any;
-
-interface Account {
-  id: string;
-  token: string;
-}
+type Account = SignedInAccount;
 
 /** One API (manual or Stripe) with its accounts and plans. */
 function harness() {
   const h = {
     api: undefined as unknown as TestApi,
     plans: {} as Record<string, string>,
-    async account(label: string): Promise<Account> {
-      const email = `${label}.${randomBytes(4).toString('hex')}@example.com`;
-      const user = await h.api.database.transaction((tx) => createUserWithPassword(tx, { email, password }));
-      const response = await fetch(`${h.api.server.url}/v1/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ email, password }),
-      });
-      return { id: user.id, token: ((await response.json()) as { access_token: string }).access_token };
-    },
-    async call(who: Account, method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
-      const response = await fetch(`${h.api.server.url}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${who.token}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await response.text();
-      return { status: response.status, body: text ? JSON.parse(text) : undefined };
-    },
+    account: (label: string, installationRole: 'admin' | 'member' = 'member') =>
+      signUp(h.api, label, { installationRole }),
+    call: (who: Account, method: string, path: string, body?: unknown) => callApi(h.api, who, method, path, body),
     async team(owner: Account): Promise<{ id: string; slug: string }> {
       const created = await h.call(owner, 'POST', '/v1/teams', { name: `Team ${randomBytes(3).toString('hex')}` });
       expect(created.status).toBe(201);

@@ -16,10 +16,11 @@ export interface SignedInAccount {
 
 /**
  * Creates a user `<label>.<random>@example.com` in the API's database and signs in over
- * POST /v1/auth/login, as a member of the installation unless `installationRole` says admin.
+ * POST /v1/auth/login, as a member of the installation unless `installationRole` says admin. A suite
+ * that runs its own server passes `{ database, server }`.
  */
 export async function signUp(
-  on: TestApi,
+  on: Pick<TestApi, 'database' | 'server'>,
   label: string,
   options: {
     installationRole?: InstallationRole;
