@@ -1,11 +1,11 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createTestDatabaseConfig, expectedDatabaseDriver } from '@tollgate/services/testing';
+import { expectedDatabaseDriver } from '@tollgate/services/testing';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bin, type CliResult, cliEnv, runCli, type StartedProcess, spawnStart, stop } from './support/run-cli.js';
+import { bin, type CliResult, cliEnv, runCli } from './support/run-cli.js';
+import { type RunningApi, startApi } from './support/start-api.js';
 
 const grace = {
   email: 'grace@example.com',
@@ -17,42 +17,24 @@ const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 let dir: string;
 let mailDir: string;
-let serverEnv: NodeJS.ProcessEnv;
 /** The first operator (admin@localhost), signed in by the first `tollgate start`. */
 let admin: NodeJS.ProcessEnv;
 /** Grace, who signs up with the CLI; a config dir of her own. */
 let graceEnv: NodeJS.ProcessEnv;
-let running: StartedProcess;
-let disposeDatabase: () => Promise<void>;
+let api: RunningApi;
 let apiUrl = '';
 let graceId = '';
 let adminId = '';
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tollgate-account-cli-'));
+  api = await startApi('account', { TOLLGATE_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') });
+  ({ dir, apiUrl } = api);
   mailDir = join(dir, 'mail');
-  const database = await createTestDatabaseConfig();
-  disposeDatabase = database.dispose;
-  serverEnv = cliEnv({
-    TOLLGATE_CONFIG_DIR: join(dir, 'admin'),
-    TOLLGATE_MAIL_DIR: mailDir,
-    TOLLGATE_API_PORT: '0',
-    TOLLGATE_LOG_LEVEL: 'warn',
-    TOLLGATE_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
-    TOLLGATE_DATA_DIR: database.value.driver === 'pglite' ? database.value.dataDir : join(dir, 'data'),
-    DATABASE_URL: database.value.driver === 'postgres' ? database.value.url : undefined,
-  });
-  running = spawnStart(['--only', 'api'], serverEnv);
-  apiUrl = (await running.ready).api_url ?? '';
-  admin = cliEnv({ TOLLGATE_CONFIG_DIR: join(dir, 'admin'), TOLLGATE_API_URL: apiUrl });
+  admin = cliEnv({ TOLLGATE_CONFIG_DIR: join(dir, 'config'), TOLLGATE_API_URL: apiUrl });
   graceEnv = cliEnv({ TOLLGATE_CONFIG_DIR: join(dir, 'grace'), TOLLGATE_API_URL: apiUrl });
 });
 
-afterAll(async () => {
-  await stop(running);
-  await disposeDatabase();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => api?.dispose());
 
 interface Mail {
   to: string;
@@ -450,7 +432,7 @@ describe(`tollgate teams show, transfer and leave (${expectedDatabaseDriver})`, 
       current_team_cleared: true,
     });
     expect(await memberEmails()).toEqual([grace.newEmail]);
-    const config = JSON.parse(await readFile(join(dir, 'admin', 'config.json'), 'utf8'));
+    const config = JSON.parse(await readFile(join(dir, 'config', 'config.json'), 'utf8'));
     expect(config.profiles.default.team).toBeUndefined();
     const members = await runCli(['teams', 'members'], admin);
     expect(members.code).toBe(2);

@@ -1,30 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createTestDatabaseConfig, expectedDatabaseDriver } from '@tollgate/services/testing';
+import { expectedDatabaseDriver } from '@tollgate/services/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliEnv, runCli, type StartedProcess, spawnStart, stop } from './support/run-cli.js';
+import { runCli } from './support/run-cli.js';
+import { type RunningApi, startApi } from './support/start-api.js';
 
-let dir: string;
 let env: NodeJS.ProcessEnv;
-let running: StartedProcess;
-let disposeDatabase: () => Promise<void>;
+let api: RunningApi;
 
 // The first operator (the CLI's session) creates the packs and the teams, of which it is the admin.
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tollgate-credits-purchases-cli-'));
-  const database = await createTestDatabaseConfig();
-  disposeDatabase = database.dispose;
-  env = cliEnv({
-    TOLLGATE_CONFIG_DIR: join(dir, 'config'),
-    TOLLGATE_MAIL_DIR: join(dir, 'mail'),
-    TOLLGATE_API_PORT: '0',
-    TOLLGATE_LOG_LEVEL: 'warn',
-    TOLLGATE_DATA_DIR: database.value.driver === 'pglite' ? database.value.dataDir : join(dir, 'data'),
-    DATABASE_URL: database.value.driver === 'postgres' ? database.value.url : undefined,
-  });
-  running = spawnStart(['--only', 'api'], env);
-  await running.ready;
+  api = await startApi('credits-purchases');
+  ({ env } = api);
   for (const args of [
     ['--slug', 'fifty', '--name', 'Fifty', '--price', 'USD=45', '--amount', '50', '--currency', 'USD'],
     ['--slug', 'million', '--name', 'Million', '--price', 'USD=9.99', '--units', '1000000', '--metric', 'calls'],
@@ -36,11 +21,7 @@ beforeAll(async () => {
   expect((await runCli(['teams', 'create', 'Idle', '--slug', 'idle'], env)).code).toBe(0);
 });
 
-afterAll(async () => {
-  await stop(running);
-  await disposeDatabase();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => api?.dispose());
 
 describe(`tollgate credits purchases (${expectedDatabaseDriver}, manual provider)`, () => {
   it('lists the team purchases newest first as a table and as JSON', async () => {

@@ -1,38 +1,22 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createTestDatabaseConfig, expectedDatabaseDriver } from '@tollgate/services/testing';
+import { expectedDatabaseDriver } from '@tollgate/services/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliEnv, runCli, type StartedProcess, spawnStart, stop } from './support/run-cli.js';
+import { cliEnv, runCli } from './support/run-cli.js';
+import { type RunningApi, startApi } from './support/start-api.js';
 
 let dir: string;
 /** The operator's CLI, signed in by `tollgate start`. */
 let env: NodeJS.ProcessEnv;
 let apiUrl: string;
-let running: StartedProcess;
-let disposeDatabase: () => Promise<void>;
+let api: RunningApi;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tollgate-tokens-cli-'));
-  const database = await createTestDatabaseConfig();
-  disposeDatabase = database.dispose;
-  env = cliEnv({
-    TOLLGATE_CONFIG_DIR: join(dir, 'config'),
-    TOLLGATE_MAIL_DIR: join(dir, 'mail'),
-    TOLLGATE_API_PORT: '0',
-    TOLLGATE_LOG_LEVEL: 'warn',
-    TOLLGATE_DATA_DIR: database.value.driver === 'pglite' ? database.value.dataDir : join(dir, 'data'),
-    DATABASE_URL: database.value.driver === 'postgres' ? database.value.url : undefined,
-  });
-  running = spawnStart(['--only', 'api'], env);
-  apiUrl = (await running.ready).api_url ?? '';
+  api = await startApi('tokens');
+  ({ env, dir, apiUrl } = api);
 });
 
-afterAll(async () => {
-  await stop(running);
-  await disposeDatabase();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => api?.dispose());
 
 /** A CI job: a config dir with no credentials at all, only TOLLGATE_TOKEN and the API URL. */
 async function ciEnv(token: string): Promise<NodeJS.ProcessEnv> {

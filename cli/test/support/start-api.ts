@@ -8,6 +8,10 @@ import { cliEnv, spawnStart, stop } from './run-cli.js';
 export interface RunningApi {
   /** What the CLI runs with: its own config and mail dirs, the test database, the API's port. */
   env: NodeJS.ProcessEnv;
+  /** The temporary dir: `config` and `mail` are in it, and a test may write files of its own there. */
+  dir: string;
+  /** Where `tollgate start` serves the API. */
+  apiUrl: string;
   /** Stops `tollgate start`, then removes the database and the temporary dir (and stops Stripe). */
   dispose(): Promise<void>;
 }
@@ -34,13 +38,14 @@ export async function startApi(name: string, extraEnv: Record<string, string> = 
     await database.dispose();
     await rm(dir, { recursive: true, force: true });
   };
+  let apiUrl: string;
   try {
-    await running.ready;
+    apiUrl = (await running.ready).api_url ?? '';
   } catch (error) {
     await dispose();
     throw error;
   }
-  return { env, dispose };
+  return { env, dir, apiUrl, dispose };
 }
 
 export interface RunningApiWithStripe extends RunningApi {
@@ -63,7 +68,7 @@ export async function startApiWithStripe(name: string): Promise<RunningApiWithSt
     throw error;
   }
   return {
-    env: api.env,
+    ...api,
     stripe,
     async dispose() {
       await api.dispose();
