@@ -1,39 +1,19 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createTestDatabaseConfig, expectedDatabaseDriver } from '@tollgate/services/testing';
+import { expectedDatabaseDriver } from '@tollgate/services/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliEnv, runCli, type StartedProcess, spawnStart, stop } from './support/run-cli.js';
+import { runCli } from './support/run-cli.js';
+import { type RunningApi, startApi } from './support/start-api.js';
 
-let dir: string;
 let env: NodeJS.ProcessEnv;
-let running: StartedProcess;
-let disposeDatabase: () => Promise<void>;
+let api: RunningApi;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tollgate-alerts-cli-'));
-  const database = await createTestDatabaseConfig();
-  disposeDatabase = database.dispose;
-  env = cliEnv({
-    TOLLGATE_CONFIG_DIR: join(dir, 'config'),
-    TOLLGATE_MAIL_DIR: join(dir, 'mail'),
-    TOLLGATE_API_PORT: '0',
-    TOLLGATE_LOG_LEVEL: 'warn',
-    TOLLGATE_BASE_CURRENCY: 'EUR',
-    TOLLGATE_DATA_DIR: database.value.driver === 'pglite' ? database.value.dataDir : join(dir, 'data'),
-    DATABASE_URL: database.value.driver === 'postgres' ? database.value.url : undefined,
-  });
-  running = spawnStart(['--only', 'api,worker'], env);
-  await running.ready;
+  api = await startApi('alerts', { TOLLGATE_BASE_CURRENCY: 'EUR' }, { only: 'api,worker' });
+  ({ env } = api);
   expect((await runCli(['teams', 'create', 'Alert CLI', '--slug', 'alert-cli'], env)).code).toBe(0);
   env.TOLLGATE_TEAM = 'alert-cli';
 });
 
-afterAll(async () => {
-  await stop(running);
-  await disposeDatabase();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => api?.dispose());
 
 describe(`tollgate alerts (${expectedDatabaseDriver})`, () => {
   it('sets, lists, shows the history of and clears the alerts', async () => {

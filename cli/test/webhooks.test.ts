@@ -1,16 +1,12 @@
 import { createHmac } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createTestDatabaseConfig, expectedDatabaseDriver } from '@tollgate/services/testing';
+import { expectedDatabaseDriver } from '@tollgate/services/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliEnv, eventually, runCli, type StartedProcess, spawnStart, stop } from './support/run-cli.js';
+import { eventually, runCli } from './support/run-cli.js';
+import { type RunningApi, startApi } from './support/start-api.js';
 
-let dir: string;
 let env: NodeJS.ProcessEnv;
-let running: StartedProcess;
-let disposeDatabase: () => Promise<void>;
+let api: RunningApi;
 let receiver: Server;
 let receiverUrl: string;
 const received: { headers: IncomingHttpHeaders; body: string }[] = [];
@@ -26,28 +22,14 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   receiverUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
-  dir = await mkdtemp(join(tmpdir(), 'tollgate-webhooks-cli-'));
-  const database = await createTestDatabaseConfig();
-  disposeDatabase = database.dispose;
-  env = cliEnv({
-    TOLLGATE_CONFIG_DIR: join(dir, 'config'),
-    TOLLGATE_MAIL_DIR: join(dir, 'mail'),
-    TOLLGATE_API_PORT: '0',
-    TOLLGATE_LOG_LEVEL: 'warn',
-    TOLLGATE_WEBHOOKS_ALLOW_PRIVATE: 'true',
-    TOLLGATE_DATA_DIR: database.value.driver === 'pglite' ? database.value.dataDir : join(dir, 'data'),
-    DATABASE_URL: database.value.driver === 'postgres' ? database.value.url : undefined,
-  });
-  running = spawnStart(['--only', 'api,worker'], env);
-  await running.ready;
+  api = await startApi('webhooks', { TOLLGATE_WEBHOOKS_ALLOW_PRIVATE: 'true' }, { only: 'api,worker' });
+  ({ env } = api);
   expect((await runCli(['teams', 'create', 'Hook CLI', '--slug', 'hook-cli'], env)).code).toBe(0);
   env.TOLLGATE_TEAM = 'hook-cli';
 });
 
 afterAll(async () => {
-  await stop(running);
-  await disposeDatabase();
-  await rm(dir, { recursive: true, force: true });
+  await api?.dispose();
   await new Promise((resolve) => receiver?.close(resolve));
 });
 

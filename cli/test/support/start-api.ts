@@ -17,10 +17,15 @@ export interface RunningApi {
 }
 
 /**
- * `tollgate start --only api` on a fresh test database (PGlite, or TEST_DATABASE_URL), configured
- * in a temporary dir named after `name`; `extraEnv` adds to its environment.
+ * `tollgate start --only api` (or the processes `only` names, e.g. `api,worker`) on a fresh test
+ * database (PGlite, or TEST_DATABASE_URL), configured in a temporary dir named after `name`;
+ * `extraEnv` adds to its environment.
  */
-export async function startApi(name: string, extraEnv: Record<string, string> = {}): Promise<RunningApi> {
+export async function startApi(
+  name: string,
+  extraEnv: Record<string, string> = {},
+  options: { only?: string } = {},
+): Promise<RunningApi> {
   const dir = await mkdtemp(join(tmpdir(), `tollgate-${name}-cli-`));
   const database = await createTestDatabaseConfig();
   const env = cliEnv({
@@ -32,7 +37,7 @@ export async function startApi(name: string, extraEnv: Record<string, string> = 
     DATABASE_URL: database.value.driver === 'postgres' ? database.value.url : undefined,
     ...extraEnv,
   });
-  const running = spawnStart(['--only', 'api'], env);
+  const running = spawnStart(['--only', options.only ?? 'api'], env);
   const dispose = async () => {
     await stop(running);
     await database.dispose();
