@@ -479,6 +479,54 @@ describe(`billing cycles and usage months (${expectedDatabaseDriver}, ${expected
     expect(april?.lines.map((line) => [line.kind, line.amountMinor])).toEqual([['base_fee', 9800n]]);
   });
 
+  it("rates a Stripe period with the plan it had when our clock applies a downgrade before Stripe's renewal", async () => {
+    const perCall = { model: 'per_unit' as const, unit_price: '0.001' };
+    const planOf = async (name: string, amount: string, included: number) => {
+      const slug = `${name.toLowerCase()}-${tag()}`;
+      await database.transaction((tx) =>
+        createPlan(tx, {
+          slug,
+          name,
+          trial_days: 0,
+          prices: [{ currency: 'USD', interval: 'month', amount }],
+          included: { calls: included },
+          overage_allowed: true,
+          overage: { calls: { USD: perCall } },
+        }),
+      );
+      return slug;
+    };
+    const big = await planOf('Big', '98.00', 100_000);
+    const small = await planOf('Small', '19.00', 10_000);
+    const team = await subscribedTeam({ plan: big, currency: 'USD', at: at('2033-01-01T00:00:00Z') });
+    // Collected by Stripe: its renewal event, not our lifecycle, moves the period on.
+    await database.query(
+      "UPDATE subscriptions SET provider = 'stripe', provider_subscription_id = $2 WHERE team_id = $1",
+      [team.id, `sub_${tag()}`],
+    );
+    const downgrade = await changeSubscriptionPlan(
+      { database, provider: manual, graceDays: 7, logger, now: () => at('2033-01-20T00:00:00Z') },
+      { team: { id: team.id, name: team.name }, plan: small, actor: { actorLabel: 'test' } },
+    );
+    expect(downgrade.kind).toBe('downgrade_scheduled');
+    await meter(team.id, 50_000, at('2033-01-02T00:00:00Z'), at('2033-01-30T00:00:00Z'));
+    // Our clock reaches the period end first: the smaller limits apply at once...
+    await runSubscriptionLifecycle({ database, logger, now: () => at('2033-02-01T00:00:30Z') });
+    const subscription = await getSubscription(database, team.id);
+    expect(subscription?.plan.slug).toBe(small);
+    // ...then Stripe's renewal event moves the period on.
+    await database.query(
+      "UPDATE subscriptions SET current_period_start = $2, current_period_end = $3 WHERE team_id = $1 AND status <> 'canceled'",
+      [team.id, at('2033-02-01T00:00:00Z'), at('2033-03-01T00:00:00Z')],
+    );
+    await closeBillingPeriod(database, { now: at('2033-02-01T00:01:00Z'), provider: manual });
+    const [january, ...others] = await listInvoices(database, team.id);
+    expect(others).toHaveLength(0);
+    // January had Big's 100,000 included calls: its 50,000 are no overage (Small's 10,000 would make 40,000).
+    expect(january?.lines).toEqual([]);
+    expect(january?.totalMinor).toBe(0n);
+  });
+
   it('starts the paid cycle at the end of the trial: quota months and invoices follow it', async () => {
     const plan = await proPlan(14);
     const start = at('2031-03-20T00:00:00Z');
