@@ -2411,6 +2411,16 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
   const one = <T extends StripeObject>(value: T, call: Call) => ({ body: render(value, call.expand) });
   const getId = (call: Call) => call.ids[0] ?? '';
   const filterBy = (query: StripeParams, names: string) => allow(query, `limit starting_after ending_before ${names}`);
+  /** `GET path`: the objects of `type` whose `fields` equal the query's (each filter optional), as Stripe pages them. */
+  const listRoute = (type: string, path: string, fields: string) =>
+    route('GET', path, (call) => {
+      filterBy(call.query, fields);
+      const wanted = fields.split(' ').map((key) => [key, str(call.query, key)] as const);
+      const objects = all<StripeObject>(type).filter((object) =>
+        wanted.every(([key, value]) => value === undefined || object[key] === value),
+      );
+      return { body: list(objects, call.query, path, listExpand(call.expand)) };
+    });
 
   // Customers
   route('POST', '/v1/customers', (call) => one(createCustomer(call.params), call));
@@ -2478,16 +2488,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
     emit('checkout.session.expired', session);
     return one(session, call);
   });
-  route('GET', '/v1/checkout/sessions', (call) => {
-    filterBy(call.query, 'customer payment_intent subscription status');
-    const filters = ['customer', 'payment_intent', 'subscription', 'status'].map(
-      (key) => [key, str(call.query, key)] as const,
-    );
-    const sessions = all<CheckoutSession>('checkout.session').filter((s) =>
-      filters.every(([key, value]) => value === undefined || s[key] === value),
-    );
-    return { body: list(sessions, call.query, '/v1/checkout/sessions', listExpand(call.expand)) };
-  });
+  listRoute('checkout.session', '/v1/checkout/sessions', 'customer payment_intent subscription status');
 
   // Subscriptions
   route('POST', '/v1/subscriptions', (call) => one(createSubscription(call.params), call));
@@ -2841,16 +2842,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
     return one(note, call);
   });
   route('GET', '/v1/credit_notes/:id', (call) => one(load('credit_note', getId(call)), call));
-  route('GET', '/v1/credit_notes', (call) => {
-    filterBy(call.query, 'customer invoice');
-    const customer = str(call.query, 'customer');
-    const invoice = str(call.query, 'invoice');
-    const notes = all<StripeObject>('credit_note').filter(
-      (note) =>
-        (customer === undefined || note.customer === customer) && (invoice === undefined || note.invoice === invoice),
-    );
-    return { body: list(notes, call.query, '/v1/credit_notes', listExpand(call.expand)) };
-  });
+  listRoute('credit_note', '/v1/credit_notes', 'customer invoice');
 
   // Payment intents, charges, refunds
   route('POST', '/v1/payment_intents', (call) => {
@@ -2926,25 +2918,9 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
     return one(intent, call);
   });
   route('GET', '/v1/payment_intents/:id', (call) => one(load('payment_intent', getId(call)), call));
-  route('GET', '/v1/payment_intents', (call) => {
-    filterBy(call.query, 'customer');
-    const customer = str(call.query, 'customer');
-    const intents = all<PaymentIntent>('payment_intent').filter(
-      (i) => customer === undefined || i.customer === customer,
-    );
-    return { body: list(intents, call.query, '/v1/payment_intents', listExpand(call.expand)) };
-  });
+  listRoute('payment_intent', '/v1/payment_intents', 'customer');
   route('GET', '/v1/charges/:id', (call) => one(load('charge', getId(call)), call));
-  route('GET', '/v1/charges', (call) => {
-    filterBy(call.query, 'customer payment_intent');
-    const customer = str(call.query, 'customer');
-    const intent = str(call.query, 'payment_intent');
-    const charges = all<Charge>('charge').filter(
-      (c) =>
-        (customer === undefined || c.customer === customer) && (intent === undefined || c.payment_intent === intent),
-    );
-    return { body: list(charges, call.query, '/v1/charges', listExpand(call.expand)) };
-  });
+  listRoute('charge', '/v1/charges', 'customer payment_intent');
   route('POST', '/v1/refunds', (call) => {
     const params = call.params;
     allow(params, 'charge payment_intent amount reason metadata');
@@ -2967,15 +2943,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
     return one(refund(charge, int(params, 'amount'), reason, metadataFrom(params)), call);
   });
   route('GET', '/v1/refunds/:id', (call) => one(load('refund', getId(call)), call));
-  route('GET', '/v1/refunds', (call) => {
-    filterBy(call.query, 'charge payment_intent');
-    const charge = str(call.query, 'charge');
-    const intent = str(call.query, 'payment_intent');
-    const refunds = all<StripeObject>('refund').filter(
-      (r) => (charge === undefined || r.charge === charge) && (intent === undefined || r.payment_intent === intent),
-    );
-    return { body: list(refunds, call.query, '/v1/refunds', listExpand(call.expand)) };
-  });
+  listRoute('refund', '/v1/refunds', 'charge payment_intent');
 
   // Events
   route('GET', '/v1/events/:id', (call) => {
